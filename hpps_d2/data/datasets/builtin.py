@@ -1,0 +1,42 @@
+"""
+Register every dataset split of the paper in detectron2's catalogs, at ``import hpps_d2``.
+
+The root folder is ``$HPPS_DATASETS`` (default ``./datasets``); the synthetic world lives in
+``<root>/synth`` and is registered with the prefix ``synth_`` (``synth_prw_train``, ...), read by
+the very same loaders. Registration only records functions: nothing is read until a split is used.
+"""
+import os
+
+from . import crowdhuman, cuhk03, cuhk_sysu, ecp, luperson, msmt17, posetrack21, prw
+from .catalog import register_split
+
+__all__ = ["ALL_SPLITS", "SYNTH_PREFIX", "get_datasets_root", "register_all"]
+
+#: Every split, in the order of the paper: detection, re-ID, person search.
+ALL_SPLITS = (
+    crowdhuman.SPLITS
+    + ecp.SPLITS
+    + msmt17.SPLITS
+    + cuhk03.SPLITS
+    + luperson.SPLITS
+    + prw.SPLITS
+    + cuhk_sysu.SPLITS
+    + posetrack21.SPLITS
+)
+
+SYNTH_PREFIX = "synth_"
+
+
+def get_datasets_root() -> str:
+    """``$HPPS_DATASETS``, or ``./datasets`` when it is not set."""
+    return os.path.expanduser(os.getenv("HPPS_DATASETS", "datasets"))
+
+
+def register_all(root: str, prefix: str = "") -> list:
+    """Register every split in :data:`ALL_SPLITS` under ``root``; returns the catalog names."""
+    return [register_split(spec, root, prefix) for spec in ALL_SPLITS]
+
+
+_root = get_datasets_root()
+register_all(_root)
+register_all(os.path.join(_root, "synth"), prefix=SYNTH_PREFIX)

@@ -1,0 +1,2 @@
+"""PLACEHOLDER: being written (issue 2). Replace this whole file."""
+SPLITS = []
