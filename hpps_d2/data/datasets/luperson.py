@@ -1,2 +1,191 @@
-"""PLACEHOLDER: being written (issue 2). Replace this whole file."""
-SPLITS = []
+"""
+LUPerson (Fu et al., "Unsupervised Pre-training for Person Re-identification", CVPR 2021):
+unlabeled person crops detected in street-view videos (about 4.18M images, 46,260 videos).
+
+Layout under ``<root>/luperson`` (the LMDB form the official ``convert_lmdb.py`` writes)::
+
+    lmdb/          LMDB environment folder; each value is the encoded JPEG of one crop
+    keys.pkl       pickled list of the LMDB keys (str), or a dict {"keys": [...], "pids": [...]}
+                   ("pids" / "vids" optional, same length as "keys")
+
+Key strings are used as they are and never parsed (community rebuilds name them differently).
+
+``luperson_30k`` ("LUPerson30k" of the paper) is defined by this project, as no public source
+defines it: let ``keys`` be the key list of ``keys.pkl`` with later duplicates removed (counted)
+and ``n = len(keys)``. If ``n > 30000`` the split is
+``[keys[i] for i in np.sort(np.random.default_rng(0).choice(n, size=30000, replace=False))]``,
+i.e. 30,000 keys drawn without replacement by NumPy's default generator seeded with 0, returned
+in the order of ``keys.pkl``; otherwise it is every key (and a warning says fewer exist). The
+sample size and the seed are the ``num_images`` and ``seed`` arguments of :func:`load_luperson`.
+Every chosen key must exist in the LMDB.
+
+Each crop has ``person_id = UNLABELED`` (identity pseudo-labels come from data unification),
+``camera_id = 0`` (one camera, as fast-reid's ``LUP``), and
+``image_source = {"type": "lmdb", "path": <lmdb folder>, "key": key}``, read by
+:func:`hpps_d2.data.image_io.read_image`; ``file_name`` is ``<lmdb folder>/<key>``, a name only.
+"""
+
+import logging
+import os
+import pickle
+from typing import List, Optional
+
+import numpy as np
+
+from ..image_io import open_lmdb
+from .catalog import SplitSpec
+from .common import (
+    UNLABELED,
+    DatasetFormatError,
+    ImageReadError,
+    SkipCounter,
+    require_path,
+)
+
+__all__ = ["load_luperson", "read_keys", "sample_keys", "SPLITS"]
+
+logger = logging.getLogger(__name__)
+
+_SECTION = "LUPerson"
+_NAME = "LUPerson"
+
+
+def _key_str(key, where: str) -> str:
+    if isinstance(key, bytes):
+        try:
+            return key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DatasetFormatError(f"{where}: key {key!r} is not UTF-8") from None
+    if not isinstance(key, str):
+        raise DatasetFormatError(f"{where}: keys must be strings, got {type(key).__name__}")
+    return key
+
+
+def read_keys(path: str) -> List[str]:
+    """
+    Read ``keys.pkl``: a list of keys, or a dict with ``keys`` and optional ``pids`` / ``vids``.
+
+    Returns:
+        list[str]: the keys in file order (duplicates included; bytes decoded as UTF-8).
+    """
+    try:
+        with open(path, "rb") as f:
+            obj = pickle.load(f)
+    except Exception as e:  # unpickling a corrupt file can raise almost any type
+        raise DatasetFormatError(
+            f"{path}: not a readable pickle ({type(e).__name__}: {e})"
+        ) from None
+    keys = obj["keys"] if isinstance(obj, dict) and "keys" in obj else obj
+    if not isinstance(keys, (list, tuple)):
+        raise DatasetFormatError(
+            f"{path}: expected a list of keys or a dict {{'keys': [...], 'pids'|'vids': [...]}}, "
+            f"got {type(keys).__name__}" + (" without 'keys'" if isinstance(keys, dict) else "")
+        )
+    for extra in ("pids", "vids"):
+        values = obj.get(extra) if isinstance(obj, dict) else None
+        if values is not None and (not hasattr(values, "__len__") or len(values) != len(keys)):
+            raise DatasetFormatError(
+                f"{path}: entry '{extra}' must be a sequence with one item per key "
+                f"({len(keys)}), got {type(values).__name__} of length "
+                f"{len(values) if hasattr(values, '__len__') else 'none'}"
+            )
+    return [_key_str(k, f"{path} keys[{i}]") for i, k in enumerate(keys)]
+
+
+def sample_keys(keys: List[str], num_images: Optional[int], seed: int) -> List[str]:
+    """
+    The ``luperson_30k`` sampling rule (see the module docstring).
+
+    Args:
+        keys: distinct keys, in file order.
+        num_images: sample size; None keeps every key.
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        list[str]: ``min(num_images, len(keys))`` keys, in the order of ``keys``.
+    """
+    n = len(keys)
+    if num_images is None or n <= num_images:
+        if num_images is not None and n < num_images:
+            logger.warning(f"{_NAME}: only {n} keys exist, fewer than {num_images}: using all")
+        return list(keys)
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=num_images, replace=False))
+    return [keys[i] for i in idx]
+
+
+def _check_keys_exist(lmdb_dir: str, keys: List[str]) -> None:
+    # The environment comes from image_io's per-process cache: py-lmdb refuses a second open of
+    # an environment in one process, and read_image may already hold it.
+    try:
+        env = open_lmdb(lmdb_dir)
+    except ImageReadError as e:
+        raise DatasetFormatError(f"{lmdb_dir}: not a readable LMDB environment ({e})") from None
+    with env.begin(buffers=True) as txn:
+        cursor = txn.cursor()
+        for key in keys:
+            if not cursor.set_key(key.encode("utf-8")):
+                raise ImageReadError(
+                    f"{_NAME}: key {key!r} of keys.pkl is not in the LMDB '{lmdb_dir}'"
+                )
+
+
+def load_luperson(
+    dataset_dir: str, split: str = "30k", num_images: int = 30000, seed: int = 0
+) -> List[dict]:
+    """
+    Load LUPerson crops as unlabeled crop records.
+
+    Args:
+        dataset_dir: the luperson folder (holding ``lmdb/`` and ``keys.pkl``).
+        split: ``"30k"`` (a sample of ``num_images`` keys, see the module docstring) or ``"all"``.
+        num_images: sample size of ``"30k"``.
+        seed: seed of the sample.
+
+    Returns:
+        list[dict]: crop records ``{"file_name", "image_id", "person_id", "camera_id",
+        "image_source"}``; ``image_id`` is the key, ``person_id`` is ``UNLABELED``,
+        ``camera_id`` is 0.
+    """
+    if split not in ("30k", "all"):
+        raise ValueError(f"LUPerson split must be '30k' or 'all', got {split!r}")
+    require_path(dataset_dir, _NAME, _SECTION)
+    lmdb_dir = require_path(os.path.join(dataset_dir, "lmdb"), _NAME, _SECTION)
+    keys_path = require_path(os.path.join(dataset_dir, "keys.pkl"), _NAME, _SECTION)
+    skips = SkipCounter(f"{_NAME} {keys_path}")
+    keys, seen = [], set()
+    for i, key in enumerate(read_keys(keys_path)):
+        if key in seen:
+            skips.add("duplicated key (later entry dropped)", f"keys[{i}]")
+            continue
+        seen.add(key)
+        keys.append(key)
+    keys = sample_keys(keys, num_images if split == "30k" else None, seed)
+    _check_keys_exist(lmdb_dir, keys)
+    skips.log()
+    return [
+        {
+            "file_name": os.path.join(lmdb_dir, key),
+            "image_id": key,
+            "person_id": UNLABELED,
+            "camera_id": 0,
+            "image_source": {"type": "lmdb", "path": lmdb_dir, "key": key},
+        }
+        for key in keys
+    ]
+
+
+SPLITS = [
+    SplitSpec(
+        name="luperson_30k",
+        loader=load_luperson,
+        subdir="luperson",
+        split="30k",
+        task="reid",
+        role="train",
+        domain="luperson",
+        labeled=False,
+        evaluator_type=None,
+        readme_section=_SECTION,
+        published={"images": 30000},
+    )
+]
