@@ -1,0 +1,3 @@
+from .defaults import add_hpps_config
+
+__all__ = ["add_hpps_config"]

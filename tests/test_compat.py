@@ -1,0 +1,33 @@
+import pytest
+from PIL import Image
+
+import hpps_d2  # noqa: F401
+from hpps_d2 import compat
+
+
+def test_pillow_linear_alias():
+    assert Image.LINEAR == Image.BILINEAR
+    import detectron2.data.transforms  # noqa: F401  (uses Image.LINEAR as a default argument)
+
+
+@pytest.mark.skipif(compat.has_compiled_ops(), reason="official detectron2 build with compiled ops")
+def test_missing_compiled_op_names_the_op():
+    import detectron2.layers  # noqa: F401  (imports detectron2._C at import time)
+    from detectron2 import _C
+
+    with pytest.raises(compat.MissingCompiledOpError, match=r"'_C.deform_conv_forward'.*build official detectron2"):
+        _C.deform_conv_forward
+    import torch
+    from detectron2.layers.rotated_boxes import pairwise_iou_rotated
+
+    boxes = torch.tensor([[5.0, 5.0, 4.0, 2.0, 30.0]])
+    with pytest.raises(compat.MissingCompiledOpError, match="'_C.box_iou_rotated'"):
+        pairwise_iou_rotated(boxes, boxes)
+
+
+def test_apply_is_idempotent():
+    compat.apply()
+    compat.apply()
+    import sys
+
+    assert "detectron2._C" in sys.modules
