@@ -41,9 +41,9 @@ from typing import Dict, List, Tuple
 
 import h5py
 import numpy as np
-import scipy.io
 
 from .catalog import SplitSpec
+from .matlab import load_mat
 from .common import (
     DATASETS_README,
     DatasetFormatError,
@@ -121,13 +121,7 @@ def read_split_config(path: str) -> Dict[str, object]:
         1..1467 and view - 1), and ``train`` / ``query`` / ``gallery`` (int64 arrays (K,) of
         0-based rows, as stored, duplicates included).
     """
-    try:
-        mat = scipy.io.loadmat(path)
-    # scipy raises many types on a corrupt file (MatReadError, IndexError, ValueError, ...)
-    except Exception as e:
-        raise DatasetFormatError(
-            f"{path}: not a readable MATLAB v5 .mat file ({type(e).__name__}: {e})"
-        ) from None
+    mat = load_mat(path)
     names = _names(mat, path)
     n = len(names)
     cols = {}

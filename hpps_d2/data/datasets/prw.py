@@ -1,2 +1,283 @@
-"""PLACEHOLDER: being written (issue 2). Replace this whole file."""
-SPLITS = []
+"""
+PRW, Person Re-identification in the Wild (Zheng et al., "Person Re-identification in the Wild",
+CVPR 2017): person search in campus video frames from six cameras.
+
+Layout under ``<root>/PRW`` (docs/datasets.md section 7)::
+
+    frames/c<cam>s<seq>_<frame6>.jpg    11,816 frames (c1-c5 1920x1080, c6 720x576)
+    annotations/<frame>.jpg.mat         (N, 5) float64 [pid, x, y, w, h] named box_new,
+                                        anno_file or anno_previous (tried in that order)
+    frame_train.mat                     'img_index_train' 5704 x 1 cell of frame names
+    frame_test.mat                      'img_index_test'  6112 x 1 cell of frame names
+    query_info.txt                      2,057 CRLF lines "pid x y w h frame_name"
+    query_box/<pid>_<frame>.jpg         the hand-drawn query crops
+
+Counts: train 5,704 frames, 18,048 boxes, 483 labeled ids in the data (the paper says 482);
+gallery 6,112 frames, 25,062 boxes, 544 labeled ids; 2,057 queries of 450 ids.
+
+Conventions (SeqNet / NAE): ``x, y, w, h`` are clipped at 0 *before* ``x2 = x + w``; boxes with
+``w <= 0`` or ``h <= 0`` are dropped. pid ``-2`` is an unlabeled person (``UNLABELED``). Train ids
+are remapped to ``0..N-1`` (SeqNet's raw ids overflow its lookup table); gallery and query keep the
+raw id. A pid labeled twice in one frame keeps only its first box labeled in train; the gallery
+keeps both (the evaluator handles it). Query boxes are converted to ``x1y1x2y2`` first and then
+clipped at 0. Every scene carries ``camera_id``, the digit after ``c`` in its name, 1-based.
+Every drop and every repair is counted and logged.
+"""
+
+import os
+import re
+from typing import List, Tuple
+
+import numpy as np
+from detectron2.structures import BoxMode
+
+from .catalog import SplitSpec
+from .common import (
+    UNLABELED,
+    DatasetFormatError,
+    SkipCounter,
+    image_size,
+    relabel_contiguous,
+    require_path,
+)
+from .matlab import mat_string, read_mat_variable
+
+__all__ = ["load_prw", "read_prw_annotation", "parse_query_line", "SPLITS"]
+
+_NAME = "PRW"
+_SECTION = "PRW"
+#: Annotation variable names, in the order public loaders try them.
+_ANNO_VARS = ("box_new", "anno_file", "anno_previous")
+#: PRW's own mark of a person whose identity is unknown.
+_PRW_UNLABELED = -2
+_FRAME_LISTS = {
+    "train": ("frame_train.mat", "img_index_train"),
+    "gallery": ("frame_test.mat", "img_index_test"),
+}
+_CAMERA = re.compile(r"c(\d)")
+_QUERY_FORMAT = "'pid x y w h frame_name' (six fields separated by spaces)"
+
+
+def _camera_id(frame: str, where: str) -> int:
+    m = _CAMERA.search(frame)
+    if m is None:
+        raise DatasetFormatError(f"{where}: frame name '{frame}' has no camera 'c<digit>'")
+    return int(m.group(1))
+
+
+def _read_frame_list(dataset_dir: str, split: str) -> List[str]:
+    """Frame names (without extension) of ``frame_train.mat`` or ``frame_test.mat``, in order."""
+    fname, var = _FRAME_LISTS[split]
+    path = os.path.join(dataset_dir, fname)
+    cells = read_mat_variable(path, (var,), _NAME, _SECTION)
+    frames = []
+    for i, cell in enumerate(cells.reshape(-1)):
+        name = mat_string(cell, f"{path} {var}[{i}]")
+        frames.append(name[: -len(".jpg")] if name.endswith(".jpg") else name)
+    return frames
+
+
+def read_prw_annotation(path: str) -> np.ndarray:
+    """
+    Read one ``annotations/<frame>.jpg.mat``.
+
+    Returns:
+        np.ndarray: (N, 5) float64 rows ``[pid, x, y, w, h]`` as stored (N may be 0).
+    """
+    a = np.asarray(read_mat_variable(path, _ANNO_VARS, _NAME, _SECTION))
+    if a.size == 0:
+        return np.zeros((0, 5), dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 5 or a.dtype.kind not in "uif":
+        raise DatasetFormatError(
+            f"{path}: expected an (N, 5) numeric array [pid, x, y, w, h], "
+            f"got shape {a.shape} {a.dtype}"
+        )
+    a = a.astype(np.float64)
+    bad = [i for i, row in enumerate(a) if not np.all(np.isfinite(row))]
+    if bad:
+        raise DatasetFormatError(f"{path}: row {bad[0]} holds a non-finite value: {a[bad[0]]}")
+    return a
+
+
+def _frame_boxes(path: str, rows: np.ndarray, skips: SkipCounter) -> Tuple[list, list]:
+    """Clip, filter and convert the rows of one frame: (XYXY boxes, raw pids or UNLABELED)."""
+    boxes, pids = [], []
+    for i, row in enumerate(rows):
+        pid = row[0]
+        if pid != int(pid) or (pid < 0 and pid != _PRW_UNLABELED):
+            raise DatasetFormatError(
+                f"{path}: row {i}: person id {pid} is neither an integer >= 0 nor -2 (unlabeled)"
+            )
+        x, y, w, h = (max(float(v), 0.0) for v in row[1:])
+        if w <= 0 or h <= 0:
+            skips.add("non-positive box size (dropped)", f"{path} row {i}")
+            continue
+        if np.any(row[1:] < 0):
+            skips.add("negative coordinate clipped at 0", f"{path} row {i}")
+        boxes.append([x, y, x + w, y + h])
+        pids.append(UNLABELED if pid == _PRW_UNLABELED else int(pid))
+    return boxes, pids
+
+
+def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]:
+    frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    anno_dir = require_path(os.path.join(dataset_dir, "annotations"), _NAME, _SECTION)
+    records, listed = [], set()
+    for frame in _read_frame_list(dataset_dir, split):
+        if frame in listed:
+            skips.add("frame listed twice (later entry dropped)", frame)
+            continue
+        listed.add(frame)
+        anno_path = os.path.join(anno_dir, frame + ".jpg.mat")
+        boxes, pids = _frame_boxes(anno_path, read_prw_annotation(anno_path), skips)
+        seen = set()
+        for k, pid in enumerate(pids):
+            if pid == UNLABELED:
+                continue
+            if pid in seen and split == "train":
+                skips.add("pid labeled twice in one frame (later box set unlabeled)", frame)
+                pids[k] = UNLABELED
+            elif pid in seen:
+                skips.add("pid labeled twice in one frame (both kept)", frame)
+            seen.add(pid)
+        if not boxes:
+            skips.add("frame without any person box (kept, background only)", frame)
+        file_name = os.path.join(frames_dir, frame + ".jpg")
+        height, width = image_size(file_name)
+        annos = [
+            {
+                "bbox": box,
+                "bbox_mode": BoxMode.XYXY_ABS,
+                "category_id": 0,
+                "person_id": pid,
+                "iscrowd": 0,
+            }
+            for box, pid in zip(boxes, pids)
+        ]
+        records.append(
+            {
+                "file_name": file_name,
+                "image_id": frame + ".jpg",
+                "height": height,
+                "width": width,
+                "annotations": annos,
+                "camera_id": _camera_id(frame, anno_path),
+            }
+        )
+    if split == "train":
+        mapping = relabel_contiguous(a["person_id"] for r in records for a in r["annotations"])
+        for r in records:
+            for a in r["annotations"]:
+                a["person_id"] = mapping.get(a["person_id"], UNLABELED)
+    return records
+
+
+def parse_query_line(line: str, where: str) -> Tuple[int, List[float], str]:
+    """
+    Parse one ``query_info.txt`` line ``pid x y w h frame_name`` (any line ending).
+
+    Args:
+        where: ``"<file>:<line number>"``, used in error messages.
+
+    Returns:
+        (raw pid, [x, y, w, h] floats, frame name without extension)
+    """
+    fields = line.rstrip().split()
+    if len(fields) != 6:
+        raise DatasetFormatError(f"{where}: expected {_QUERY_FORMAT}, got {line.rstrip()!r}")
+    try:
+        values = [float(v) for v in fields[:5]]
+    except ValueError:
+        raise DatasetFormatError(
+            f"{where}: expected {_QUERY_FORMAT} with numbers first, got {line.rstrip()!r}"
+        ) from None
+    pid = values[0]
+    if not np.all(np.isfinite(values)) or pid != int(pid) or pid < 0:
+        raise DatasetFormatError(f"{where}: expected {_QUERY_FORMAT} with pid an integer >= 0")
+    frame = fields[5][: -len(".jpg")] if fields[5].endswith(".jpg") else fields[5]
+    return int(pid), values[1:], frame
+
+
+def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+    path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
+    frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            pid, (x, y, w, h), frame = parse_query_line(line, where)
+            raw = [x, y, x + w, y + h]
+            box = [max(v, 0.0) for v in raw]  # converted first, then clipped (SeqNet / NAE)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                skips.add("query box of non-positive size (query dropped)", where)
+                continue
+            if box != raw:
+                skips.add("query box clipped at 0", where)
+            file_name = os.path.join(frames_dir, frame + ".jpg")
+            height, width = image_size(file_name)
+            record = {
+                "file_name": file_name,
+                "image_id": frame + ".jpg",
+                "height": height,
+                "width": width,
+                "query": {"bbox": box, "person_id": pid},
+                "camera_id": _camera_id(frame, where),
+            }
+            crop = os.path.join(dataset_dir, "query_box", f"{pid}_{frame}.jpg")
+            if os.path.isfile(crop):
+                record["query_box_file"] = crop
+            records.append(record)
+    return records
+
+
+def load_prw(dataset_dir: str, split: str) -> List[dict]:
+    """
+    Load one PRW split.
+
+    Args:
+        dataset_dir: the PRW folder.
+        split: ``"train"`` (``frame_train.mat``), ``"gallery"`` (every frame of
+            ``frame_test.mat``) or ``"query"`` (``query_info.txt``).
+
+    Returns:
+        list[dict]: scene records with ``camera_id`` (train: ``person_id`` in ``0..N-1``, N counted
+        from the data; gallery: the raw PRW id), or query records with the raw PRW id,
+        ``camera_id`` and ``query_box_file`` (the query crop, when it exists).
+    """
+    if split not in ("train", "gallery", "query"):
+        raise ValueError(f"PRW split must be 'train', 'gallery' or 'query', got {split!r}")
+    require_path(dataset_dir, _NAME, _SECTION)
+    skips = SkipCounter(f"PRW {split}")
+    if split == "query":
+        records = _load_queries(dataset_dir, skips)
+    else:
+        records = _load_scenes(dataset_dir, split, skips)
+    skips.log()
+    return records
+
+
+def _spec(role: str, published: dict, links: dict) -> SplitSpec:
+    return SplitSpec(
+        name=f"prw_{role}",
+        loader=load_prw,
+        subdir="PRW",
+        split=role,
+        task="search",
+        role=role,
+        domain="prw",
+        labeled=True,
+        evaluator_type=None if role == "train" else "person_search",
+        readme_section=_SECTION,
+        published=published,
+        links=links,
+    )
+
+
+SPLITS = [
+    # 483 labeled ids occur in the train frames; the paper and SeqNet's config say 482.
+    _spec("train", {"images": 5704, "boxes": 18048, "identities": 483}, {}),
+    _spec("gallery", {"images": 6112, "boxes": 25062, "identities": 544}, {"query": "prw_query"}),
+    _spec("query", {"queries": 2057, "identities": 450}, {"gallery": "prw_gallery"}),
+]

@@ -1,0 +1,245 @@
+import logging
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
+
+from hpps_d2.data.datasets.catalog import register_split
+from hpps_d2.data.datasets.common import (
+    UNLABELED,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    ImageReadError,
+)
+from hpps_d2.data.datasets.prw import SPLITS, load_prw
+from tests.helpers import write_image
+
+# frame -> (height, width), annotation variable, rows [pid, x, y, w, h]
+TRAIN = {
+    "c1s1_000151": (
+        (60, 100),
+        "box_new",
+        [
+            [1, 10, 5, 20, 40],
+            [2, -5, 10, 30, 40],  # negative x: clipped at 0 before x2 = x + w
+            [-2, 50, 5, 10, 20],  # unlabeled
+            [1, 60, 5, 10, 30],  # pid 1 a second time in this frame
+            [3, 70, 5, 0, 20],  # zero width
+        ],
+    ),
+    "c2s1_000200": ((50, 80), "anno_file", [[5, 1, 2, 10, 20], [2, 30, 30, 10, -5]]),
+    "c6s1_000300": ((40, 50), "anno_previous", np.zeros((0, 5))),  # no person at all
+}
+TEST = {
+    "c1s2_000010": (
+        (60, 100),
+        "box_new",
+        [[7, 1, 1, 10, 20], [7, 20, 1, 10, 20], [-2, 40, 1, 10, 20]],  # pid 7 twice
+    ),
+    "c3s1_000020": ((50, 80), "box_new", [[8, 5, 5, 10, 10], [9, 1.5, 2.5, 10.25, 20]]),
+    "c6s2_000030": ((40, 50), "anno_file", [[7, 0, -3, 10, 20]]),
+}
+QUERY_LINES = [
+    "7 1 1 10 20 c1s2_000010",
+    "8 -2.5 5 10 10 c3s1_000020",  # leaves the image: x1 clipped after the conversion
+    "9 1.5 2.5 10.25 20 c3s1_000020",
+]
+
+
+def _frame_list(names):
+    c = np.empty((len(names), 1), dtype=object)
+    for i, n in enumerate(names):
+        c[i, 0] = np.array([n])
+    return c
+
+
+def _write_annotation(root, frame, var, rows):
+    path = root / "annotations" / f"{frame}.jpg.mat"
+    scipy.io.savemat(str(path), {var: np.asarray(rows, dtype=np.float64)})
+
+
+def _write_queries(root, lines):
+    with open(root / "query_info.txt", "w", newline="") as f:
+        f.write("".join(line + "\r\n" for line in lines))
+
+
+@pytest.fixture
+def prw(tmp_path):
+    root = tmp_path / "PRW"
+    os.makedirs(root / "annotations")
+    for i, (frame, ((h, w), var, rows)) in enumerate({**TRAIN, **TEST}.items()):
+        write_image(str(root / "frames" / f"{frame}.jpg"), h, w, seed=i)
+        _write_annotation(root, frame, var, rows)
+    scipy.io.savemat(str(root / "frame_train.mat"), {"img_index_train": _frame_list(list(TRAIN))})
+    scipy.io.savemat(str(root / "frame_test.mat"), {"img_index_test": _frame_list(list(TEST))})
+    _write_queries(root, QUERY_LINES)
+    write_image(str(root / "query_box" / "7_c1s2_000010.jpg"), 20, 10)
+    return root
+
+
+def _boxes_pids(record):
+    return [(a["bbox"], a["person_id"]) for a in record["annotations"]]
+
+
+def test_prw_train(prw, caplog):
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "train")
+    assert [r["image_id"] for r in recs] == [
+        "c1s1_000151.jpg",
+        "c2s1_000200.jpg",
+        "c6s1_000300.jpg",
+    ]
+    assert [r["camera_id"] for r in recs] == [1, 2, 6]
+    r = recs[0]
+    assert r["file_name"] == os.path.join(str(prw), "frames", "c1s1_000151.jpg")
+    assert (r["height"], r["width"]) == (60, 100)
+    assert r["annotations"][0]["bbox_mode"] == BoxMode.XYXY_ABS
+    # raw train ids {1, 2, 5} -> 0, 1, 2
+    assert _boxes_pids(r) == [
+        ([10.0, 5.0, 30.0, 45.0], 0),
+        ([0.0, 10.0, 30.0, 50.0], 1),  # x clipped to 0, then x2 = 0 + 30
+        ([50.0, 5.0, 60.0, 25.0], UNLABELED),
+        ([60.0, 5.0, 70.0, 35.0], UNLABELED),  # the later box of pid 1 in this frame
+    ]
+    assert _boxes_pids(recs[1]) == [([1.0, 2.0, 11.0, 22.0], 2)]  # read through 'anno_file'
+    assert recs[2]["annotations"] == []  # read through 'anno_previous'; kept
+    assert "PRW train: dropped/repaired 5 items" in caplog.text
+    assert "non-positive box size (dropped): 2" in caplog.text
+    assert "negative coordinate clipped at 0: 1" in caplog.text
+    assert "pid labeled twice in one frame (later box set unlabeled): 1 (e.g. c1s1_000151)" in (
+        caplog.text
+    )
+    assert "frame without any person box (kept, background only): 1" in caplog.text
+
+
+def test_prw_gallery(prw, caplog):
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "gallery")
+    assert [r["image_id"] for r in recs] == [
+        "c1s2_000010.jpg",
+        "c3s1_000020.jpg",
+        "c6s2_000030.jpg",
+    ]
+    assert [r["camera_id"] for r in recs] == [1, 3, 6]
+    assert _boxes_pids(recs[0]) == [  # raw ids; pid 7 twice: both kept
+        ([1.0, 1.0, 11.0, 21.0], 7),
+        ([20.0, 1.0, 30.0, 21.0], 7),
+        ([40.0, 1.0, 50.0, 21.0], UNLABELED),
+    ]
+    assert _boxes_pids(recs[1]) == [([5.0, 5.0, 15.0, 15.0], 8), ([1.5, 2.5, 11.75, 22.5], 9)]
+    assert _boxes_pids(recs[2]) == [([0.0, 0.0, 10.0, 20.0], 7)]
+    assert (recs[2]["height"], recs[2]["width"]) == (40, 50)
+    assert "PRW gallery: dropped/repaired 2 items" in caplog.text
+    assert "pid labeled twice in one frame (both kept): 1 (e.g. c1s2_000010)" in caplog.text
+    assert "negative coordinate clipped at 0: 1" in caplog.text
+
+
+def test_prw_query(prw, caplog):
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "query")
+    assert len(recs) == 3
+    q = recs[0]
+    assert q["file_name"] == os.path.join(str(prw), "frames", "c1s2_000010.jpg")
+    assert (q["image_id"], q["height"], q["width"], q["camera_id"]) == (
+        "c1s2_000010.jpg",
+        60,
+        100,
+        1,
+    )
+    assert q["query"] == {"bbox": [1.0, 1.0, 11.0, 21.0], "person_id": 7}
+    assert q["query_box_file"] == os.path.join(str(prw), "query_box", "7_c1s2_000010.jpg")
+    assert recs[1]["query"] == {"bbox": [0.0, 5.0, 7.5, 15.0], "person_id": 8}
+    assert recs[2]["query"] == {"bbox": [1.5, 2.5, 11.75, 22.5], "person_id": 9}
+    assert [r["camera_id"] for r in recs] == [1, 3, 3]
+    assert "query_box_file" not in recs[1]
+    assert "query box clipped at 0: 1 (e.g." in caplog.text and "query_info.txt:2" in caplog.text
+
+
+def test_prw_splits():
+    by_name = {s.name: s for s in SPLITS}
+    assert list(by_name) == ["prw_train", "prw_gallery", "prw_query"]
+    assert by_name["prw_query"].links == {"gallery": "prw_gallery"}
+    assert by_name["prw_gallery"].links == {"query": "prw_query"}
+    assert by_name["prw_query"].evaluator_type == "person_search"
+    assert by_name["prw_train"].evaluator_type is None
+    assert all(s.subdir == "PRW" and s.task == "search" and s.domain == "prw" for s in SPLITS)
+    assert by_name["prw_gallery"].published["images"] == 6112
+
+
+def test_prw_registered_split_counts_identities(prw):
+    spec = {s.name: s for s in SPLITS}["prw_train"]
+    name = register_split(spec, str(prw.parent), prefix=f"{prw.parent.name}_")
+    assert len(DatasetCatalog.get(name)) == 3
+    assert MetadataCatalog.get(name).num_identities == 3  # counted from the data, not written down
+    assert MetadataCatalog.get(name).evaluator_type is None
+
+
+def test_prw_frame_listed_twice(prw, caplog):
+    names = ["c1s2_000010", "c3s1_000020", "c1s2_000010"]
+    scipy.io.savemat(str(prw / "frame_test.mat"), {"img_index_test": _frame_list(names)})
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "gallery")
+    assert [r["image_id"] for r in recs] == ["c1s2_000010.jpg", "c3s1_000020.jpg"]
+    assert "frame listed twice (later entry dropped): 1" in caplog.text
+
+
+def test_prw_missing_root(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"PRW.*datasets/README.md.*'PRW'"):
+        load_prw(str(tmp_path / "PRW"), "train")
+
+
+def test_prw_missing_annotation(prw):
+    os.remove(prw / "annotations" / "c3s1_000020.jpg.mat")
+    with pytest.raises(DatasetNotFoundError, match=r"c3s1_000020.jpg.mat"):
+        load_prw(str(prw), "gallery")
+
+
+def test_prw_annotation_without_known_variable(prw):
+    _write_annotation(prw, "c2s1_000200", "boxes", [[5, 1, 2, 10, 20]])
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"c2s1_000200.jpg.mat: expected a variable named 'box_new' or 'anno_file' or "
+        r"'anno_previous'",
+    ):
+        load_prw(str(prw), "train")
+
+
+def test_prw_annotation_wrong_shape(prw):
+    _write_annotation(prw, "c2s1_000200", "box_new", [[1, 2, 10, 20]])
+    with pytest.raises(DatasetFormatError, match=r"c2s1_000200.jpg.mat: expected an \(N, 5\)"):
+        load_prw(str(prw), "train")
+
+
+def test_prw_annotation_bad_pid(prw):
+    _write_annotation(prw, "c2s1_000200", "box_new", [[5, 1, 2, 10, 20], [-1, 1, 2, 10, 20]])
+    with pytest.raises(DatasetFormatError, match=r"c2s1_000200.jpg.mat: row 1: person id -1.0"):
+        load_prw(str(prw), "train")
+
+
+def test_prw_corrupt_mat(prw):
+    (prw / "frame_test.mat").write_bytes(b"\x00" * 200)
+    with pytest.raises(DatasetFormatError, match=r"frame_test.mat: not a readable MATLAB"):
+        load_prw(str(prw), "gallery")
+
+
+def test_prw_malformed_query_line(prw):
+    _write_queries(prw, QUERY_LINES[:1] + ["8 -2.5 5 10 c3s1_000020"])
+    with pytest.raises(
+        DatasetFormatError, match=r"query_info.txt:2: expected 'pid x y w h frame_name'"
+    ):
+        load_prw(str(prw), "query")
+    _write_queries(prw, ["7 1 1 ten 20 c1s2_000010"])
+    with pytest.raises(DatasetFormatError, match=r"query_info.txt:1: expected .* numbers first"):
+        load_prw(str(prw), "query")
+
+
+def test_prw_missing_and_corrupt_image(prw):
+    os.remove(prw / "frames" / "c2s1_000200.jpg")
+    with pytest.raises(ImageReadError, match=r"not found: .*frames/c2s1_000200.jpg"):
+        load_prw(str(prw), "train")
+    (prw / "frames" / "c3s1_000020.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageReadError, match=r"c3s1_000020.jpg"):
+        load_prw(str(prw), "query")
