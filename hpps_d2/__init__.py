@@ -3,6 +3,6 @@ from . import compat
 
 compat.apply()
 
-from . import data  # noqa: E402,F401  (registers the datasets at import, for spawned workers too)
+from . import data, modeling  # noqa: E402,F401  (registers datasets and models at import)
 
 __version__ = "0.1.0"

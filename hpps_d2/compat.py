@@ -38,7 +38,24 @@ class MissingCompiledOpError(ImportError):
 
 
 class _MissingCompiledOps(types.ModuleType):
-    """Stand-in for ``detectron2._C`` that fails loudly, and only when an op is actually used."""
+    """
+    Stand-in for ``detectron2._C`` that fails loudly, and only when an op is actually used.
+
+    The three build-information functions that ``detectron2.utils.collect_env`` calls (logged by
+    ``default_setup``) answer that no compiled ops were built instead of failing.
+    """
+
+    @staticmethod
+    def get_compiler_version():
+        return "none: detectron2 installed without compiled ops"
+
+    @staticmethod
+    def get_cuda_version():
+        return "none: detectron2 installed without compiled ops"
+
+    @staticmethod
+    def has_cuda():
+        return False
 
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):

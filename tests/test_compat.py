@@ -31,3 +31,10 @@ def test_apply_is_idempotent():
     import sys
 
     assert "detectron2._C" in sys.modules
+
+
+@pytest.mark.skipif(compat.has_compiled_ops(), reason="official detectron2 build with compiled ops")
+def test_collect_env_reports_missing_ops():
+    from detectron2.utils.collect_env import collect_env_info
+
+    assert "installed without compiled ops" in collect_env_info()

@@ -13,7 +13,58 @@ __all__ = ["add_hpps_config"]
 def add_hpps_config(cfg: CN) -> CN:
     """Add the ``HPPS`` subtree to a detectron2 config, in place; returns ``cfg``."""
     _C = cfg
+
+    # ---------------------------------------------------------------------------------------- #
+    # The person-search model (NAE, Chen et al. CVPR 2020, in the C4 layout)
+    # ---------------------------------------------------------------------------------------- #
+    # An anchor or RoI not matched to a person, with at least this share of its area inside an
+    # ignore region (crowd, far group), is left out of the RPN/RoI sampling. Ours, following the
+    # ignore-region rule of pedestrian benchmarks (IoA >= 0.5, e.g. the ECP kit).
+    _C.MODEL.IGNORE_IOA_THRESH = 0.5
+    # Which per-RoI trunk follows the RoI pooling: "Res5Trunk" (ResNet res5, as NAE/SeqNet/OIM) or
+    # "ShuffleNetV2Trunk" (stage4 + conv5), see hpps_d2/modeling/roi_heads/box_trunk.py.
+    _C.MODEL.ROI_BOX_HEAD.TRUNK = "Res5Trunk"
+
+    _C.MODEL.NAE = CN()
+    # D, dimension of the norm-aware embedding (NAE/SeqNet: 256 = 128 from res4 + 128 from res5).
+    _C.MODEL.NAE.EMBEDDING_DIM = 256
+    # Weight of the person/background binary cross-entropy on the rescaled norm (NAE: 1.0).
+    _C.MODEL.NAE.CLS_LOSS_WEIGHT = 1.0
+    # Class-weighted similarity at evaluation: gallery embeddings are multiplied by their detection
+    # score (NAE's inference; docs/datasets.md section 12). Queries never are.
+    _C.MODEL.NAE.CWS = True
+
+    _C.MODEL.OIM = CN()
+    # L, rows of the OIM lookup table. 0 = count the identities of DATASETS.TRAIN when training
+    # starts (labeled + pseudo for hybrid pre-training); never hard-code a dataset's id count.
+    _C.MODEL.OIM.NUM_IDENTITIES = 0
+    # Q, size of the circular queue of unlabeled persons (OIM/NAE on CUHK-SYSU: 5000; SeqNet on
+    # PRW: 500).
+    _C.MODEL.OIM.QUEUE_SIZE = 5000
+    # Momentum m of the lookup-table update (OIM: 0.5).
+    _C.MODEL.OIM.MOMENTUM = 0.5
+    # Logit scale, 1 / temperature (NAE/SeqNet ports: 30; original OIM Caffe: 10).
+    _C.MODEL.OIM.SCALE = 30.0
+    # Weight of L_oim in L_reid (NAE: 1.0).
+    _C.MODEL.OIM.LOSS_WEIGHT = 1.0
+
+    _C.MODEL.SHUFFLENET = CN()
+    # Width multiplier of torchvision's ShuffleNetV2: 0.5, 1.0, 1.5 or 2.0.
+    _C.MODEL.SHUFFLENET.WIDTH = 1.0
+    # Backbone outputs; the C4 layout uses "stage3" (stride 16).
+    _C.MODEL.SHUFFLENET.OUT_FEATURES = ["stage3"]
+    # Normalisation: "BN", "FrozenBN" or "SyncBN" (from scratch, not FrozenBN).
+    _C.MODEL.SHUFFLENET.NORM = "BN"
     _C.HPPS = CN()
+
+    # ---------------------------------------------------------------------------------------- #
+    # Training data stream
+    # ---------------------------------------------------------------------------------------- #
+    _C.HPPS.DATA = CN()
+    # Relative sampling weight of each dataset of DATASETS.TRAIN, in that order; empty = weights
+    # proportional to dataset size, i.e. every image equally likely, which is how we read the
+    # paper's "randomly sample images x^D and x^R from detection and re-ID datasets". Ours.
+    _C.HPPS.DATA.SOURCE_RATIOS = ()
 
     # ---------------------------------------------------------------------------------------- #
     # Data unification (paper, "Data unification"; Fig. 3b)
@@ -64,4 +115,41 @@ def add_hpps_config(cfg: CN) -> CN:
     # BLUR_PROB. SimSiam: sigma in [0.1, 2.0], p = 0.5.
     _C.HPPS.VIEWS.BLUR_PROB = 0.5
     _C.HPPS.VIEWS.BLUR_SIGMA = (0.1, 2.0)
+    # ---------------------------------------------------------------------------------------- #
+    # Losses of hybrid pre-training: L = L_ps + eta * L_con + lambda * L_adv (paper Eq. 1)
+    # ---------------------------------------------------------------------------------------- #
+    _C.HPPS.LOSS = CN()
+    # eta, weight of the self-supervised consistency loss L_con. Paper silent; ours: 1.0 (the
+    # SimSiam loss is bounded in [-1, 1], like the other terms in scale).
+    _C.HPPS.LOSS.ETA = 1.0
+    # lambda, weight of the adversarial alignment loss L_adv. Paper silent; DA-Faster weighs its
+    # image/instance domain losses 1.0 (docs/anchors.md table b).
+    _C.HPPS.LOSS.LAMBDA = 1.0
+
+    _C.HPPS.SSL = CN()
+    # Switch for L_con (Eq. 5-6).
+    _C.HPPS.SSL.ENABLED = True
+    # Hidden size of the prediction MLP, D -> H -> D. SimSiam uses a 4x bottleneck
+    # (2048 -> 512 -> 2048); ours: 256 / 4 = 64.
+    _C.HPPS.SSL.PRED_HIDDEN_DIM = 64
+    # Normalisation inside the prediction MLP: "BN" (SimSiam) or "" (none).
+    _C.HPPS.SSL.PRED_NORM = "BN"
+
+    _C.HPPS.IAM = CN()
+    # Switches of the detection IAM, the re-ID IAM (Eq. 7) and the inter-task alignment module
+    # (paper Tab. 5: it hurts, so off by default). An IAM needs >= 2 datasets of its task.
+    _C.HPPS.IAM.DET_ENABLED = True
+    _C.HPPS.IAM.REID_ENABLED = True
+    _C.HPPS.IAM.INTER_ENABLED = False
+    # Gradient reversal weight. Paper silent; DA-Faster: 0.1 (docs/anchors.md table b).
+    _C.HPPS.IAM.GRL_WEIGHT = 0.1
+    # Output channels of the cascaded 1x1 convolutions before Img_head (DA-Faster: one, 512).
+    _C.HPPS.IAM.CONV_DIMS = (512,)
+    # FC layers before Ins_head (DA-Faster: 1024, 1024) and their dropout (DA-Faster: 0.5).
+    _C.HPPS.IAM.FC_DIMS = (1024, 1024)
+    _C.HPPS.IAM.DROPOUT = 0.5
+    # Weights of L_d.img, L_d.ins, L_d.cst inside L_adv (DA-Faster: 1.0, 1.0, 0.1).
+    _C.HPPS.IAM.IMG_WEIGHT = 1.0
+    _C.HPPS.IAM.INS_WEIGHT = 1.0
+    _C.HPPS.IAM.CST_WEIGHT = 0.1
     return cfg

@@ -1,0 +1,170 @@
+"""
+Online Instance Matching loss (Xiao et al., CVPR 2017), with identities of any count and DDP sync.
+
+The lookup table ``lut`` (L x D) holds one L2-normalised feature per identity (labeled and, in
+hybrid pre-training, pseudo-identities: about 600k rows at paper scale), the circular queue ``cq``
+(Q x D) the latest features of unlabeled persons. Both are buffers of the module: one tensor each, in
+the model's dtype and device, saved in checkpoints, never copied. Logits are
+``scale * x @ [lut; cq]^T`` and the loss is the cross-entropy towards the identity's row; unlabeled
+persons give no loss term but enter the queue (docs/datasets.md section 11).
+
+Table updates (``lut[t] <- normalize(m * lut[t] + (1 - m) * x)``; queue FIFO) must not happen in
+place while the loss graph still needs the tables, so each forward records its (detached) features
+and labels, and :meth:`OIMLoss.apply_pending_updates` applies them. The trainer calls it right after
+``backward()``; a forward also applies leftovers first. Under DDP the pending features and labels of
+every rank are all-gathered before the update and applied in rank order, so every rank holds the same
+tables (the blocker SeqNet's users hit, docs/anchors.md complaint 3).
+"""
+from typing import List, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["OIMLoss", "all_gather_variable"]
+
+
+def _dist_ready() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_gather_variable(t: torch.Tensor) -> List[torch.Tensor]:
+    """
+    All-gather a tensor whose first dimension may differ between ranks.
+
+    Args:
+        t: (N_r, ...) on this rank.
+    Returns:
+        list of world_size tensors, in rank order.
+    """
+    if not _dist_ready():
+        return [t]
+    world = dist.get_world_size()
+    n = torch.tensor([t.shape[0]], device=t.device, dtype=torch.int64)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes = [int(s.item()) for s in sizes]
+    padded = t.new_zeros((max(sizes),) + tuple(t.shape[1:]))
+    padded[: t.shape[0]] = t
+    out = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(out, padded)
+    return [o[:s] for o, s in zip(out, sizes)]
+
+
+class OIMLoss(nn.Module):
+    """
+    Args:
+        num_features: D, the embedding dimension.
+        num_identities: L, rows of the lookup table (counted from the training data).
+        queue_size: Q, rows of the circular queue (0 disables it).
+        momentum: m of the table update (OIM: 0.5).
+        scale: logit scale, 1 / temperature (NAE/SeqNet ports: 30; original Caffe: 10).
+        unlabeled: the label of an unlabeled person.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        num_identities: int,
+        queue_size: int = 5000,
+        momentum: float = 0.5,
+        scale: float = 30.0,
+        unlabeled: int = -1,
+    ):
+        super().__init__()
+        if num_identities < 1:
+            raise ValueError(f"OIM needs at least one identity, got num_identities={num_identities}")
+        self.num_features = num_features
+        self.momentum = momentum
+        self.scale = scale
+        self.unlabeled = unlabeled
+        self.register_buffer("lut", torch.zeros(num_identities, num_features))
+        self.register_buffer("cq", torch.zeros(queue_size, num_features))
+        self.register_buffer("cq_head", torch.zeros((), dtype=torch.int64))
+        self._pending: List[Tuple[torch.Tensor, torch.Tensor]] = []
+
+    @property
+    def num_identities(self) -> int:
+        return self.lut.shape[0]
+
+    def extra_repr(self):
+        return (
+            f"lut={tuple(self.lut.shape)}, cq={tuple(self.cq.shape)}, momentum={self.momentum}, "
+            f"scale={self.scale}"
+        )
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            features: (N, D) L2-normalised embeddings of person RoIs (background excluded).
+            labels: (N,) int64 identity in [0, L) or ``unlabeled``.
+
+        Returns:
+            scalar loss: mean cross-entropy over labeled rows (0 with a graph when there are none).
+        """
+        if self.training:
+            self.apply_pending_updates()
+        labels = labels.to(torch.int64)
+        bad = (labels >= self.num_identities) | ((labels < 0) & (labels != self.unlabeled))
+        if bad.any():
+            raise ValueError(
+                f"OIM labels must be in [0, {self.num_identities}) or {self.unlabeled}; "
+                f"got {labels[bad][:5].tolist()}"
+            )
+        if self.training:
+            self._pending.append((features.detach(), labels.detach()))
+        labeled = labels != self.unlabeled
+        if not labeled.any():
+            return features.sum() * 0.0
+        x = features[labeled]
+        table = self.lut if self.cq.shape[0] == 0 else torch.cat([self.lut, self.cq], dim=0)
+        logits = self.scale * (x @ table.to(x.dtype).t())
+        return F.cross_entropy(logits, labels[labeled])
+
+    @torch.no_grad()
+    def apply_pending_updates(self) -> None:
+        """Update the tables with the features recorded since the last call (all ranks' under DDP)."""
+        if not self._pending and not _dist_ready():
+            return
+        if self._pending:
+            feats = torch.cat([f for f, _ in self._pending]).to(self.lut.dtype)
+            labels = torch.cat([l for _, l in self._pending])
+        else:
+            feats = self.lut.new_zeros((0, self.num_features))
+            labels = torch.zeros(0, dtype=torch.int64, device=self.lut.device)
+        self._pending = []
+        for f, l in zip(all_gather_variable(feats), all_gather_variable(labels)):
+            self._update(f, l)
+
+    def _update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """
+        Apply the OIM update rule in input order, vectorised.
+
+        A repeated identity compounds exactly as a sequential loop would: the k-th occurrences of all
+        identities are applied together in pass k (within a pass the identities are distinct).
+        """
+        labeled = labels != self.unlabeled
+        x, y = feats[labeled], labels[labeled]
+        if y.numel():
+            order = torch.sort(y, stable=True).indices
+            ys = y[order]
+            starts = torch.ones_like(ys, dtype=torch.bool)
+            starts[1:] = ys[1:] != ys[:-1]
+            group_start = torch.cummax(torch.where(starts, torch.arange(len(ys), device=ys.device), 0), 0).values
+            occurrence = torch.empty_like(ys)
+            occurrence[order] = torch.arange(len(ys), device=ys.device) - group_start
+            for k in range(int(occurrence.max()) + 1):
+                sel = occurrence == k
+                rows = self.momentum * self.lut[y[sel]] + (1.0 - self.momentum) * x[sel]
+                self.lut[y[sel]] = rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        q = self.cq.shape[0]
+        unl = feats[~labeled]
+        if q == 0 or unl.shape[0] == 0:
+            return
+        n, head = unl.shape[0], int(self.cq_head)
+        # Only the last q entries survive this update; they land where a FIFO would put them.
+        first = head + max(0, n - q)
+        idx = (first + torch.arange(min(n, q), device=unl.device)) % q
+        self.cq[idx] = unl[-q:]
+        self.cq_head.fill_((head + n) % q)
