@@ -6,7 +6,7 @@ ShuffleNet V2, not V1 (the psvis release used V1, docs/anchors.md); we use V2. I
 NAE the backbone runs up to ``stage3`` (stride 16) and ``stage4 + conv5`` become the RoI box trunk
 (:class:`~hpps_d2.modeling.roi_heads.box_trunk.ShuffleNetV2Trunk`), like res5 for ResNets.
 """
-from typing import Dict, List
+from typing import Dict
 
 import torch
 import torchvision

@@ -8,7 +8,7 @@ the norm-aware embedding, whose rescaled norm is the person logit (binary cross-
 direction is the re-ID feature (OIM). Losses are named ``det_cls``, ``det_box_reg`` and
 ``reid_oim``.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
