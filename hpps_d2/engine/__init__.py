@@ -1,0 +1,16 @@
+"""Training: trainers, the CPU/GPU launcher."""
+from .launch import launch
+from .trainer import HybridPretrainTrainer, PersonSearchTrainer
+
+__all__ = ["launch", "trainer_class", "HybridPretrainTrainer", "PersonSearchTrainer"]
+
+#: Trainer per meta-architecture.
+_TRAINERS = {"HybridPretrainRCNN": HybridPretrainTrainer, "PersonSearchRCNN": PersonSearchTrainer}
+
+
+def trainer_class(cfg):
+    """The trainer class for ``cfg.MODEL.META_ARCHITECTURE``."""
+    name = cfg.MODEL.META_ARCHITECTURE
+    if name not in _TRAINERS:
+        raise ValueError(f"no trainer for MODEL.META_ARCHITECTURE={name!r}; known: {sorted(_TRAINERS)}")
+    return _TRAINERS[name]

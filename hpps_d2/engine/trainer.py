@@ -1,0 +1,228 @@
+"""
+Trainers of this project: DefaultTrainer subclasses that are deterministic, resumable and
+distributed on GPUs (NCCL) and CPUs (gloo).
+
+* :class:`PersonSearchTrainer` trains a :class:`~hpps_d2.modeling.PersonSearchRCNN` (fine-tuning)
+  and :class:`HybridPretrainTrainer` the hybrid pre-training model, from unified sub-task data.
+* One step: seed torch's RNG from (seed, iteration, rank) (RPN/RoI sampling is random), forward,
+  ``backward``, apply the OIM table updates (all ranks' features, see :mod:`hpps_d2.modeling.oim`),
+  optimizer step. Batches come from :class:`~hpps_d2.data.build.DeterministicTrainLoader`, whose
+  state is checkpointed, so ``--resume`` ends with the same weights as an uninterrupted run.
+* DDP wraps the model with ``device_ids=None`` on the CPU (detectron2 v0.6 always passes a GPU id).
+* The OIM lookup-table size is counted from the training data when
+  ``MODEL.OIM.NUM_IDENTITIES`` is 0, before the model is built.
+"""
+import logging
+import time
+import weakref
+from typing import Dict
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.build import DeterministicTrainLoader, filter_empty_scenes
+from ..data.hybrid_mapper import HybridDatasetMapper
+from ..data.unify import load_unified
+from .writers import LossGroupPrinter
+
+__all__ = ["PersonSearchTrainer", "HybridPretrainTrainer", "DeterministicStepTrainer", "unwrap"]
+
+logger = logging.getLogger(__name__)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _step_seed(seed: int, iteration: int, rank: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(iteration), int(rank), 7]).generate_state(1)[0])
+
+
+class DeterministicStepTrainer(SimpleTrainer):
+    """
+    SimpleTrainer whose step is reproducible and updates the OIM tables after ``backward``.
+
+    Args:
+        seed: seeds torch's RNG at every step from (seed, iteration, rank).
+        amp: use mixed precision (CUDA only).
+    """
+
+    def __init__(self, model, data_loader, optimizer, seed: int, amp: bool = False):
+        super().__init__(model, data_loader, optimizer)
+        self.seed = seed
+        self.amp = amp
+        if amp:
+            if not torch.cuda.is_available():
+                raise RuntimeError("SOLVER.AMP.ENABLED needs CUDA; turn it off on the CPU")
+            self.grad_scaler = torch.amp.GradScaler("cuda")
+
+    def state_dict(self):
+        ret = super().state_dict()
+        if self.amp:
+            ret["grad_scaler"] = self.grad_scaler.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if self.amp and "grad_scaler" in state_dict:
+            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
+
+    def run_step(self):
+        assert self.model.training, "the model was changed to eval mode"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        # After fetching: creating the DataLoader iterator (lazily, on the first batch) draws from
+        # torch's RNG, and a resumed run creates it at a different iteration.
+        torch.manual_seed(_step_seed(self.seed, self.iter, comm.get_rank()))
+        with torch.autocast("cuda", enabled=self.amp):
+            loss_dict = self.model(data)
+        losses = sum(loss_dict.values())
+        self.optimizer.zero_grad()
+        if self.amp:
+            self.grad_scaler.scale(losses).backward()
+        else:
+            losses.backward()
+        unwrap(self.model).apply_pending_updates()
+        self._write_metrics(loss_dict, data_time)
+        if self.amp:
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            self.optimizer.step()
+
+
+class PersonSearchTrainer(DefaultTrainer):
+    """Trains PersonSearchRCNN on ``cfg.DATASETS.TRAIN`` (person-search scenes, single view)."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        cfg = cfg.clone()
+        cfg.defrost()
+        if cfg.SEED < 0:
+            # One seed for every rank (the data stream is shared); saved with the data state.
+            cfg.SEED = int(comm.all_gather(int(np.random.SeedSequence().generate_state(1)[0]) % (2**31))[0])
+        self.train_data = self.load_train_data(cfg)
+        if cfg.MODEL.OIM.NUM_IDENTITIES <= 0:
+            cfg.MODEL.OIM.NUM_IDENTITIES = self.train_data["num_identities"]
+            logger.info(f"OIM lookup table: {cfg.MODEL.OIM.NUM_IDENTITIES} identities counted from {list(cfg.DATASETS.TRAIN)}")
+        cfg.freeze()
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        self.train_loader = self.build_train_loader(cfg)
+        if comm.get_world_size() > 1:
+            model = DistributedDataParallel(
+                model,
+                device_ids=[comm.get_local_rank()] if model.device.type == "cuda" else None,
+                broadcast_buffers=False,
+            )
+        self._trainer = DeterministicStepTrainer(model, self.train_loader, optimizer, cfg.SEED, cfg.SOLVER.AMP.ENABLED)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), data_loader=self.train_loader
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    # -- data ------------------------------------------------------------------------------- #
+    def load_train_data(self, cfg) -> Dict:
+        """Records per training dataset, and the identity count for OIM."""
+        sources, records, offset = [], [], 0
+        for name in cfg.DATASETS.TRAIN:
+            recs = DatasetCatalog.get(name)
+            if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
+                recs = filter_empty_scenes(recs, name)
+            # Identities of several datasets are made disjoint by offsetting each block.
+            n_ids = 1 + max((a["person_id"] for r in recs for a in r["annotations"]), default=-1)
+            recs = [_offset_ids(r, offset) for r in recs] if offset else recs
+            offset += n_ids
+            sources.append(len(recs))
+            records.extend(recs)
+        return {"records": records, "sizes": sources, "num_identities": offset}
+
+    def build_train_loader(self, cfg):
+        cfg2 = cfg.clone()
+        cfg2.defrost()
+        cfg2.HPPS.VIEWS.NUM = 1
+        return DeterministicTrainLoader(
+            self.train_data["records"],
+            self.train_data["sizes"],
+            _SingleView(HybridDatasetMapper(cfg2)),
+            cfg.SOLVER.IMS_PER_BATCH,
+            cfg.SEED,
+            cfg.HPPS.DATA.SOURCE_RATIOS,
+            cfg.DATALOADER.NUM_WORKERS,
+        )
+
+    # detectron2 v0.6's DefaultTrainer checkpoints only the iteration and hook states: the optimizer
+    # state (SGD momentum) was lost on --resume. Keep the inner trainer's state too.
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self._trainer.load_state_dict(state_dict["_trainer"])
+
+    def build_writers(self):
+        return super().build_writers() + [LossGroupPrinter()]
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume)
+        logger.info(f"training data stream: {self.train_loader.state_dict()}")
+
+
+def _offset_ids(record: dict, offset: int) -> dict:
+    annos = [dict(a, person_id=a["person_id"] + offset) if a["person_id"] >= 0 else a for a in record["annotations"]]
+    return dict(record, annotations=annos)
+
+
+class _SingleView:
+    """The one view of a HybridDatasetMapper output, as a plain detectron2 model input."""
+
+    def __init__(self, mapper: HybridDatasetMapper):
+        self.mapper = mapper
+
+    def __call__(self, record: dict) -> dict:
+        out = self.mapper(record)
+        view = out.pop("views")[0]
+        view.update(out)
+        return view
+
+
+class HybridPretrainTrainer(PersonSearchTrainer):
+    """Hybrid pre-training on unified sub-task data (paper, "Hybrid Learning")."""
+
+    def load_train_data(self, cfg) -> Dict:
+        unified = load_unified(cfg.DATASETS.TRAIN)
+        records, sizes = [], []
+        for s in unified.sources:
+            recs = [r for r in unified.records if r["source"] == s.name]
+            if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
+                recs = filter_empty_scenes(recs, s.name)
+            records.extend(recs)
+            sizes.append(len(recs))
+        return {"records": records, "sizes": sizes, "num_identities": unified.num_identities, "unified": unified}
+
+    def build_train_loader(self, cfg):
+        return DeterministicTrainLoader(
+            self.train_data["records"],
+            self.train_data["sizes"],
+            HybridDatasetMapper(cfg),
+            cfg.SOLVER.IMS_PER_BATCH,
+            cfg.SEED,
+            cfg.HPPS.DATA.SOURCE_RATIOS,
+            cfg.DATALOADER.NUM_WORKERS,
+        )
