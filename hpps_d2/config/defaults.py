@@ -55,6 +55,27 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.MODEL.SHUFFLENET.OUT_FEATURES = ["stage3"]
     # Normalisation: "BN", "FrozenBN" or "SyncBN" (from scratch, not FrozenBN).
     _C.MODEL.SHUFFLENET.NORM = "BN"
+    # ---------------------------------------------------------------------------------------- #
+    # Person-search evaluation (docs/datasets.md section 9)
+    # ---------------------------------------------------------------------------------------- #
+    _C.TEST.PERSON_SEARCH = CN()
+    # Gallery detections with a score below this are not searched (psdb/SeqNet/COAT: 0.5).
+    _C.TEST.PERSON_SEARCH.DET_THRESH = 0.5
+    # Score threshold of the detection AP/recall (SeqNet: 0.01). Set
+    # MODEL.ROI_HEADS.SCORE_THRESH_TEST at or below it for comparable detection numbers.
+    _C.TEST.PERSON_SEARCH.DET_EVAL_THRESH = 0.01
+    # CUHK-SYSU gallery sizes to report (-1 = full set); empty = every TestG<k>.mat present plus
+    # the full set, all in one evaluation.
+    _C.TEST.PERSON_SEARCH.GALLERY_SIZES = []
+    # CUHK-SYSU gallery size of the unsuffixed metrics (the standard protocol: 100).
+    _C.TEST.PERSON_SEARCH.DEFAULT_GALLERY_SIZE = 100
+    # PRW gallery modes to report: True = every other test frame (the standard protocol);
+    # False = other cameras only (the multi-view variant; keys suffixed "_cross_cam").
+    _C.TEST.PERSON_SEARCH.PRW_IGNORE_CAM_ID = [True, False]
+    # Query feature: "box" (embedding of the query's ground-truth box, NAE/SeqNet) or "best_det"
+    # (the detection in the query image with the highest IoU to it, psd2's PoseTrack21 variant).
+    _C.TEST.PERSON_SEARCH.QUERY_FEATURE = "box"
+
     _C.HPPS = CN()
 
     # ---------------------------------------------------------------------------------------- #
