@@ -55,6 +55,11 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.MODEL.SHUFFLENET.OUT_FEATURES = ["stage3"]
     # Normalisation: "BN", "FrozenBN" or "SyncBN" (from scratch, not FrozenBN).
     _C.MODEL.SHUFFLENET.NORM = "BN"
+    # Fraction of each training dataset's images used (paper Fig. 5: 20%..100% of the target
+    # data). The subset is deterministic and nested: the first round(f * N) images of one fixed
+    # permutation (seed 0) of the image ids, so 20% is inside 40%, and so on.
+    _C.DATASETS.TRAIN_FRACTION = 1.0
+
     # ---------------------------------------------------------------------------------------- #
     # Person-search evaluation (docs/datasets.md section 9)
     # ---------------------------------------------------------------------------------------- #
@@ -146,6 +151,12 @@ def add_hpps_config(cfg: CN) -> CN:
     # lambda, weight of the adversarial alignment loss L_adv. Paper silent; DA-Faster weighs its
     # image/instance domain losses 1.0 (docs/anchors.md table b).
     _C.HPPS.LOSS.LAMBDA = 1.0
+
+    _C.HPPS.FINETUNE = CN()
+    # What MODEL.WEIGHTS initialises when training starts (not on --resume): "whole" = backbone,
+    # RPN and RoI head of a pre-trained model; "backbone" = backbone and RoI trunk only. The paper
+    # (Fig. 5) finds "whole" better; pre-training-only modules and OIM tables are never loaded.
+    _C.HPPS.FINETUNE.INIT = "whole"
 
     _C.HPPS.SSL = CN()
     # Switch for L_con (Eq. 5-6).

@@ -18,7 +18,13 @@ from detectron2.utils import comm
 
 from .samplers import RatioSampler
 
-__all__ = ["SeededMapDataset", "DeterministicTrainLoader", "sample_seed", "filter_empty_scenes"]
+__all__ = [
+    "SeededMapDataset",
+    "DeterministicTrainLoader",
+    "sample_seed",
+    "filter_empty_scenes",
+    "train_subset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +44,24 @@ def filter_empty_scenes(records: List[dict], name: str = "") -> List[dict]:
 
 def _as_list(batch):
     return batch
+
+
+def train_subset(records: List[dict], fraction: float) -> List[dict]:
+    """
+    A deterministic, nested fraction of a training set (DATASETS.TRAIN_FRACTION).
+
+    The first ``max(1, round(fraction * N))`` records of one permutation (seed 0) of the records
+    sorted by ``image_id``, returned in their original order: a smaller fraction is always a subset
+    of a larger one, whatever the run's seed.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"DATASETS.TRAIN_FRACTION must be in (0, 1], got {fraction}")
+    if fraction == 1.0 or not records:
+        return records
+    ids = sorted(range(len(records)), key=lambda i: str(records[i]["image_id"]))
+    order = np.random.default_rng(0).permutation(len(records))
+    chosen = {ids[i] for i in order[: max(1, int(round(fraction * len(records))))]}
+    return [r for i, r in enumerate(records) if i in chosen]
 
 
 class SeededMapDataset(torch.utils.data.Dataset):

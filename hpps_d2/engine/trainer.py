@@ -15,18 +15,27 @@ distributed on GPUs (NCCL) and CPUs (gloo).
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from typing import Dict
 
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.build import DeterministicTrainLoader, filter_empty_scenes
+from ..checkpoint.init import load_init_weights
+from ..data.build import DeterministicTrainLoader, filter_empty_scenes, train_subset
+from ..evaluation import (
+    PersonSearchEvaluator,
+    ReIDEvaluator,
+    build_reid_test_loader,
+    build_search_test_loader,
+)
 from ..data.hybrid_mapper import HybridDatasetMapper
 from ..data.unify import load_unified
 from .writers import LossGroupPrinter
@@ -143,6 +152,10 @@ class PersonSearchTrainer(DefaultTrainer):
             recs = DatasetCatalog.get(name)
             if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
                 recs = filter_empty_scenes(recs, name)
+            n_all = len(recs)
+            recs = train_subset(recs, cfg.DATASETS.TRAIN_FRACTION)
+            if len(recs) != n_all:
+                logger.info(f"{name}: training on {len(recs)} of {n_all} images (DATASETS.TRAIN_FRACTION)")
             # Identities of several datasets are made disjoint by offsetting each block.
             n_ids = 1 + max((a["person_id"] for r in recs for a in r["annotations"]), default=-1)
             recs = [_offset_ids(r, offset) for r in recs] if offset else recs
@@ -180,8 +193,50 @@ class PersonSearchTrainer(DefaultTrainer):
         return super().build_writers() + [LossGroupPrinter()]
 
     def resume_or_load(self, resume=True):
-        super().resume_or_load(resume)
+        """Resume from OUTPUT_DIR, or else initialise from MODEL.WEIGHTS per HPPS.FINETUNE.INIT."""
+        if resume and self.checkpointer.has_checkpoint():
+            super().resume_or_load(resume=True)
+        elif self.cfg.MODEL.WEIGHTS:
+            load_init_weights(self.checkpointer, self.cfg.MODEL.WEIGHTS, self.cfg.HPPS.FINETUNE.INIT)
         logger.info(f"training data stream: {self.train_loader.state_dict()}")
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """
+        Evaluate on every split of ``cfg.DATASETS.TEST``: a person-search query or gallery split
+        (with its linked partner), or a re-ID query/gallery split. Results are keyed by split name.
+        """
+        del evaluators
+        results = OrderedDict()
+        for name in cfg.DATASETS.TEST:
+            loader, evaluator = cls.build_test_pair(cfg, name)
+            results[name] = inference_on_dataset(model, loader, evaluator)
+            if comm.is_main_process():
+                logger.info(f"evaluation on {name}:")
+                print_csv_format(results[name])
+        return results
+
+    @staticmethod
+    def build_test_pair(cfg, name: str):
+        """(test loader, evaluator) for a query or gallery split ``name``."""
+        meta = MetadataCatalog.get(name)
+        kind = getattr(meta, "evaluator_type", None)
+        if kind not in _EVALUATION:
+            raise ValueError(f"{name}: no person-search or re-ID evaluation for evaluator_type {kind!r}")
+        query, gallery = (name, meta.gallery) if meta.role == "query" else (meta.query, name)
+        build_loader, evaluator_cls = _EVALUATION[kind]
+        return build_loader(cfg, query, gallery), evaluator_cls(cfg, query, gallery)
+
+
+def _reid_evaluator(cfg, query: str, gallery: str) -> ReIDEvaluator:
+    return ReIDEvaluator(query, gallery)
+
+
+#: evaluator_type -> (test loader builder, evaluator builder), both called with (cfg, query, gallery)
+_EVALUATION = {
+    "person_search": (build_search_test_loader, PersonSearchEvaluator),
+    "reid": (build_reid_test_loader, _reid_evaluator),
+}
 
 
 def _offset_ids(record: dict, offset: int) -> dict:

@@ -1,0 +1,64 @@
+"""
+Initialising a model from a checkpoint: the whole pre-trained model, or its backbone only.
+
+The paper (Fig. 5) finds that initialising the whole person-search model from hybrid pre-training
+beats initialising the backbone alone; ``cfg.HPPS.FINETUNE.INIT`` flips between the two with the
+same ``MODEL.WEIGHTS``:
+
+* ``"whole"``: every key the model has, except the pre-training-only modules (SimSiam predictor,
+  IAMs) and the OIM tables, whose size is the pre-training identity count;
+* ``"backbone"``: only the backbone and the per-RoI trunk (ResNet res5 / ShuffleNet stage4+conv5),
+  i.e. exactly what a torchvision-style backbone checkpoint holds.
+
+External backbone weights converted by ``tools/convert_weights.py`` hold only backbone keys, so
+both modes load them the same way.
+"""
+import logging
+from typing import Dict
+
+from detectron2.checkpoint import DetectionCheckpointer
+
+from .convert import OIM_PREFIX, PRETRAIN_ONLY_PREFIXES
+
+__all__ = ["INIT_MODES", "select_init_keys", "load_init_weights"]
+
+logger = logging.getLogger(__name__)
+
+#: Key prefixes kept by each ``HPPS.FINETUNE.INIT`` mode (None = everything but the exclusions).
+INIT_MODES = {"whole": None, "backbone": ("backbone.", "roi_heads.trunk.")}
+
+
+def select_init_keys(state_dict: Dict, mode: str) -> Dict:
+    """The entries of a model state dict that initialisation ``mode`` loads."""
+    if mode not in INIT_MODES:
+        raise ValueError(f"HPPS.FINETUNE.INIT must be one of {sorted(INIT_MODES)}, got {mode!r}")
+    keep = INIT_MODES[mode]
+    out = {}
+    for k, v in state_dict.items():
+        if k.startswith(PRETRAIN_ONLY_PREFIXES) or k.startswith(OIM_PREFIX):
+            continue
+        if keep is None or k.startswith(keep):
+            out[k] = v
+    return out
+
+
+def load_init_weights(checkpointer: DetectionCheckpointer, path: str, mode: str) -> Dict:
+    """
+    Load ``path`` into ``checkpointer.model`` following ``mode`` (model weights only).
+
+    Returns:
+        dict with ``loaded`` (number of tensors loaded) and ``skipped`` (keys left out by the mode).
+    """
+    checkpoint = checkpointer._load_file(checkpointer.path_manager.get_local_path(path))
+    model_sd = checkpoint["model"] if "model" in checkpoint else checkpoint
+    kept = select_init_keys(model_sd, mode)
+    skipped = sorted(set(model_sd) - set(kept))
+    checkpoint = dict(checkpoint, model=kept)
+    logger.info(
+        f"initialising from {path} ({mode}): {len(kept)} tensors; left out {len(skipped)} "
+        f"(pre-training-only modules, OIM tables{', everything but the backbone' if mode == 'backbone' else ''})"
+    )
+    incompatible = checkpointer._load_model(checkpoint)
+    if incompatible is not None:
+        checkpointer._log_incompatible_keys(incompatible)
+    return {"loaded": len(kept), "skipped": skipped}
