@@ -28,6 +28,9 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.MODEL.NAE = CN()
     # D, dimension of the norm-aware embedding (NAE/SeqNet: 256 = 128 from res4 + 128 from res5).
     _C.MODEL.NAE.EMBEDDING_DIM = 256
+    # How RoI maps are pooled into the vectors f4 (RoI-aligned map) and f5 (trunk output) that feed
+    # the embedding and the box regressor: "max" (NAE/SeqNet's adaptive max pooling) or "avg".
+    _C.MODEL.NAE.POOL = "max"
     # Weight of the person/background binary cross-entropy on the rescaled norm (NAE: 1.0).
     _C.MODEL.NAE.CLS_LOSS_WEIGHT = 1.0
     # Class-weighted similarity at evaluation: gallery embeddings are multiplied by their detection
@@ -157,6 +160,11 @@ def add_hpps_config(cfg: CN) -> CN:
     # RPN and RoI head of a pre-trained model; "backbone" = backbone and RoI trunk only. The paper
     # (Fig. 5) finds "whole" better; pre-training-only modules and OIM tables are never loaded.
     _C.HPPS.FINETUNE.INIT = "whole"
+    # Training augmentation of fine-tuning: "flip" (horizontal flip with p = 0.5 and the
+    # INPUT.MIN_SIZE_TRAIN resize, as NAE/SeqNet) or "views" (the pre-training view augmentation
+    # of HPPS.VIEWS: crop, colour jitter, grayscale, blur). Colour changes alter what identifies a
+    # person, so "views" is for experiments only.
+    _C.HPPS.FINETUNE.AUGMENT = "flip"
 
     _C.HPPS.SSL = CN()
     # Switch for L_con (Eq. 5-6).

@@ -165,9 +165,16 @@ class PersonSearchTrainer(DefaultTrainer):
         return {"records": records, "sizes": sources, "num_identities": offset}
 
     def build_train_loader(self, cfg):
+        """One view per image; NAE/SeqNet augment with horizontal flips only (HPPS.FINETUNE.AUGMENT)."""
         cfg2 = cfg.clone()
         cfg2.defrost()
         cfg2.HPPS.VIEWS.NUM = 1
+        if cfg.HPPS.FINETUNE.AUGMENT == "flip":
+            v = cfg2.HPPS.VIEWS
+            v.CROP_PROB = v.COLOR_JITTER_PROB = v.GRAYSCALE_PROB = v.BLUR_PROB = 0.0
+            v.HFLIP_PROB = 0.5
+        elif cfg.HPPS.FINETUNE.AUGMENT != "views":
+            raise ValueError(f"HPPS.FINETUNE.AUGMENT must be 'flip' or 'views', got {cfg.HPPS.FINETUNE.AUGMENT!r}")
         return DeterministicTrainLoader(
             self.train_data["records"],
             self.train_data["sizes"],

@@ -5,7 +5,7 @@ import numpy as np
 from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import Visualizer
 
-__all__ = ["draw_boxes", "draw_record", "draw_views", "side_by_side"]
+__all__ = ["draw_boxes", "draw_record", "draw_views", "draw_search_result", "side_by_side"]
 
 _PERSON = (0.1, 0.9, 0.2)
 _UNLABELED = (1.0, 0.85, 0.1)
@@ -82,3 +82,26 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 8, height: Optional[in
         img = cv2.resize(img, (max(1, int(round(img.shape[1] * scale))), height))
         parts += [img, np.full((height, gap, 3), 255, np.uint8)]
     return np.concatenate(parts[:-1], axis=1)
+
+
+def draw_search_result(
+    query_rgb: np.ndarray,
+    query_box: Sequence[float],
+    gallery: Sequence[tuple],
+    height: int = 360,
+) -> np.ndarray:
+    """
+    One picture of a search: the query crop, then each gallery image with its matched box.
+
+    Args:
+        query_rgb: (H, W, 3) RGB query image; query_box: XYXY.
+        gallery: (rgb image, XYXY box, similarity, correct or None) per match, best first; a box
+            is green when correct is True, red when False, yellow when unknown.
+    """
+    x1, y1, x2, y2 = (int(round(v)) for v in query_box)
+    crop = np.ascontiguousarray(query_rgb[max(0, y1) : y2, max(0, x1) : x2])
+    panels = [draw_boxes(crop, [[0, 0, crop.shape[1], crop.shape[0]]], ["query"], [(0.2, 0.4, 1.0)])]
+    for rank, (img, box, sim, correct) in enumerate(gallery, 1):
+        color = _UNLABELED if correct is None else (_PERSON if correct else (0.9, 0.1, 0.1))
+        panels.append(draw_boxes(img, [box], [f"#{rank} {sim:.2f}"], [color]))
+    return side_by_side(panels, height=height)

@@ -34,15 +34,38 @@ def shufflenet_v2_model(width: float) -> nn.Module:
     return _MODELS[width](weights=None)
 
 
+def _group_norm(bn: nn.BatchNorm2d) -> nn.GroupNorm:
+    c = bn.num_features
+    groups = next(g for g in (32, 16, 8, 4, 2, 1) if c % g == 0)
+    return nn.GroupNorm(groups, c)
+
+
+def _to_group_norm(module: nn.Module) -> nn.Module:
+    if isinstance(module, nn.BatchNorm2d):
+        return _group_norm(module)
+    for name, child in module.named_children():
+        setattr(module, name, _to_group_norm(child))
+    return module
+
+
+#: BatchNorm2d -> the normalisation named in MODEL.SHUFFLENET.NORM
+_NORMS = {
+    "BN": lambda m: m,
+    "FrozenBN": FrozenBatchNorm2d.convert_frozen_batchnorm,
+    "SyncBN": nn.SyncBatchNorm.convert_sync_batchnorm,
+    "GN": _to_group_norm,
+}
+
+
 def convert_norm(module: nn.Module, norm: str) -> nn.Module:
-    """Convert the BatchNorm2d layers of ``module`` to ``norm`` ("BN", "FrozenBN" or "SyncBN")."""
-    if norm == "BN":
-        return module
-    if norm == "FrozenBN":
-        return FrozenBatchNorm2d.convert_frozen_batchnorm(module)
-    if norm == "SyncBN":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    raise ValueError(f"norm must be 'BN', 'FrozenBN' or 'SyncBN', got {norm!r}")
+    """
+    Convert the BatchNorm2d layers of ``module`` to ``norm``: "BN" (unchanged), "FrozenBN",
+    "SyncBN" or "GN" (GroupNorm with the largest of 32, 16, ..., 1 groups that divides the
+    channels; batch-independent, for training from scratch with few images per batch).
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}")
+    return _NORMS[norm](module)
 
 
 class ShuffleNetV2Backbone(Backbone):

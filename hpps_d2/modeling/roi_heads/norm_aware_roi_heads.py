@@ -2,7 +2,7 @@
 The re-ID RoI head of NAE-style person search (C4 layout), with ignore regions.
 
 Per RoI: ROIAlign on the stride-16 map (``roi_maps``, (R, C4, P, P)), the box trunk (res5 /
-ShuffleNet stage4, (R, C5, P/2, P/2)), max pooling of both to ``f4`` (R, C4) and ``f5`` (R, C5).
+ShuffleNet stage4, (R, C5, P/2, P/2)), pooling (max, as NAE/SeqNet, or average) of both to ``f4`` (R, C4) and ``f5`` (R, C5).
 ``f5`` feeds class-agnostic box regression (Linear + BN, as SeqNet's regressor); ``(f4, f5)`` feed
 the norm-aware embedding, whose rescaled norm is the person logit (binary cross-entropy) and whose
 direction is the re-ID feature (OIM). Losses are named ``det_cls``, ``det_box_reg`` and
@@ -33,6 +33,8 @@ __all__ = ["NormAwareROIHeads"]
 
 #: person id given to background RoIs
 BACKGROUND_PID = -2
+#: pooling of the RoI maps into vectors (cfg.MODEL.NAE.POOL)
+_POOLS = {"max": F.adaptive_max_pool2d, "avg": F.adaptive_avg_pool2d}
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -65,6 +67,7 @@ class NormAwareROIHeads(ROIHeads):
         test_score_thresh: float = 0.05,
         test_nms_thresh: float = 0.4,
         test_topk: int = 300,
+        pool: str = "max",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -83,6 +86,9 @@ class NormAwareROIHeads(ROIHeads):
         self.test_score_thresh = test_score_thresh
         self.test_nms_thresh = test_nms_thresh
         self.test_topk = test_topk
+        if pool not in _POOLS:
+            raise ValueError(f"MODEL.NAE.POOL must be one of {sorted(_POOLS)}, got {pool!r}")
+        self.pool = _POOLS[pool]
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
@@ -122,6 +128,7 @@ class NormAwareROIHeads(ROIHeads):
             test_score_thresh=cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
             test_nms_thresh=cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,
             test_topk=cfg.TEST.DETECTIONS_PER_IMAGE,
+            pool=cfg.MODEL.NAE.POOL,
         )
         nn.init.normal_(ret["box_predictor"][0].weight, std=0.01)
         nn.init.zeros_(ret["box_predictor"][0].bias)
@@ -190,8 +197,8 @@ class NormAwareROIHeads(ROIHeads):
         """
         roi_maps = self.pooler([features[self.in_feature]], boxes)
         trunk_out = self.trunk(roi_maps)
-        f4 = F.adaptive_max_pool2d(roi_maps, 1).flatten(1)
-        f5 = F.adaptive_max_pool2d(trunk_out, 1).flatten(1)
+        f4 = self.pool(roi_maps, 1).flatten(1)
+        f5 = self.pool(trunk_out, 1).flatten(1)
         emb, logits = self.embedding([f4, f5])
         return {
             "roi_maps": roi_maps,
