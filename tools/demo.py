@@ -37,7 +37,7 @@ def _schedule(iters: int) -> list:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    p.add_argument("--out", default="output/demo")
+    p.add_argument("--out", default="demo_output/runs")
     p.add_argument("--pretrain-iters", type=int, default=None, help="default: the config's")
     p.add_argument("--finetune-iters", type=int, default=None, help="default: the config's")
     args = p.parse_args(argv)
@@ -93,7 +93,7 @@ def main(argv=None):
     times["total"] = time.time() - t0
     print("\npictures:")
     print(f"  search result (query crop, top-5 gallery matches): {picture}")
-    print(f"  data (records and unified two-view inputs): {os.path.join('demo_output', 'data')}")
+    print(f"  data (records and unified two-view inputs, make demo): {os.path.join(os.path.dirname(args.out), 'data')}")
     print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     with open(os.path.join(args.out, "demo_results.json"), "w", encoding="utf-8") as f:
         json.dump({"runs": runs, "seconds": times}, f, indent=1)
