@@ -118,9 +118,12 @@ class OIMLoss(nn.Module):
         if not labeled.any():
             return features.sum() * 0.0
         x = features[labeled]
-        table = self.lut if self.cq.shape[0] == 0 else torch.cat([self.lut, self.cq], dim=0)
-        logits = self.scale * (x @ table.to(x.dtype).t())
-        return F.cross_entropy(logits, labels[labeled])
+        # One product per table (no concatenated copy of the 600k-row table); only the (N, L + Q)
+        # logits are materialised.
+        logits = x @ self.lut.to(x.dtype).t()
+        if self.cq.shape[0]:
+            logits = torch.cat([logits, x @ self.cq.to(x.dtype).t()], dim=1)
+        return F.cross_entropy(self.scale * logits, labels[labeled])
 
     @torch.no_grad()
     def apply_pending_updates(self) -> None:
