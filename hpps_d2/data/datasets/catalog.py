@@ -15,7 +15,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .common import count_identities
 
-__all__ = ["SplitSpec", "register_split", "TASKS", "ROLES"]
+__all__ = ["SplitSpec", "register_split", "standard_splits", "TASKS", "ROLES"]
 
 #: Sub-task a split serves. "search" splits are the person-search targets (fine-tuning).
 TASKS = ("detection", "reid", "search")
@@ -60,6 +60,46 @@ class SplitSpec:
     def __post_init__(self):
         assert self.task in TASKS, self.task
         assert self.role in ROLES, self.role
+
+
+def standard_splits(
+    prefix: str,
+    *,
+    task: str,
+    domain: str,
+    loader: Callable[[str, str], List[dict]],
+    subdir: str,
+    section: str,
+    published: Dict[str, Dict[str, int]],
+    labeled: bool,
+    evaluator_type: Optional[str],
+) -> List[SplitSpec]:
+    """
+    The usual splits of one dataset: ``<prefix>_<role>`` for every role in ``published`` (in its
+    order), the loader called with the role as ``split``. Train splits get no evaluator; a query
+    and a gallery split are linked to each other.
+
+    Args:
+        published: role ("train", "val", "query", "gallery") -> published counts of that split.
+    """
+    links = {"query": {"gallery": f"{prefix}_gallery"}, "gallery": {"query": f"{prefix}_query"}}
+    return [
+        SplitSpec(
+            name=f"{prefix}_{role}",
+            loader=loader,
+            subdir=subdir,
+            split=role,
+            task=task,
+            role=role,
+            domain=domain,
+            labeled=labeled,
+            evaluator_type=None if role == "train" else evaluator_type,
+            readme_section=section,
+            published=counts,
+            links=links.get(role, {}) if {"query", "gallery"} <= set(published) else {},
+        )
+        for role, counts in published.items()
+    ]
 
 
 def _load_and_count(full_name: str, spec: SplitSpec, dataset_dir: str) -> List[dict]:

@@ -24,7 +24,7 @@ from typing import List, Optional
 
 from detectron2.structures import BoxMode
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .common import (
     UNLABELED,
     DatasetFormatError,
@@ -152,20 +152,14 @@ def load_crowdhuman(
     return records
 
 
-def _spec(split: str, published: dict) -> SplitSpec:
-    return SplitSpec(
-        name=f"crowdhuman_{split}",
-        loader=load_crowdhuman,
-        subdir="CrowdHuman",
-        split=split,
-        task="detection",
-        role="train" if split == "train" else "val",
-        domain="crowdhuman",
-        labeled=False,
-        evaluator_type=None if split == "train" else "detection",
-        readme_section=_SECTION,
-        published=published,
-    )
-
-
-SPLITS = [_spec("train", {"images": 15000}), _spec("val", {"images": 4370})]
+SPLITS = standard_splits(
+    "crowdhuman",
+    task="detection",
+    domain="crowdhuman",
+    loader=load_crowdhuman,
+    subdir="CrowdHuman",
+    section=_SECTION,
+    published={"train": {"images": 15000}, "val": {"images": 4370}},
+    labeled=False,
+    evaluator_type="detection",
+)

@@ -42,7 +42,7 @@ from typing import Dict, List, Tuple
 import h5py
 import numpy as np
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .matlab import load_mat
 from .common import (
     DATASETS_README,
@@ -303,32 +303,24 @@ def load_cuhk03(dataset_dir: str, split: str, variant: str = "labeled") -> List[
     return records
 
 
-def _spec(variant: str, split: str, published: dict) -> SplitSpec:
-    links = {
-        "query": {"gallery": f"cuhk03_{variant}_gallery"},
-        "gallery": {"query": f"cuhk03_{variant}_query"},
-    }.get(split, {})
-    return SplitSpec(
-        name=f"cuhk03_{variant}_{split}",
-        loader=functools.partial(load_cuhk03, variant=variant),
-        subdir="cuhk03",
-        split=split,
-        task="reid",
-        role=split,
-        domain="cuhk03",
-        labeled=True,
-        evaluator_type=None if split == "train" else "reid",
-        readme_section=_SECTION,
-        published=published,
-        links=links,
-    )
-
+#: Published counts of the 767/700 protocol (docs/datasets.md section 4).
+_PUBLISHED = {
+    "labeled": {"train": {"images": 7368, "identities": 767}, "query": {"images": 1400, "identities": 700}, "gallery": {"images": 5328}},
+    "detected": {"train": {"images": 7365, "identities": 767}, "query": {"images": 1400, "identities": 700}, "gallery": {"images": 5332}},
+}
 
 SPLITS = [
-    _spec("labeled", "train", {"images": 7368, "identities": 767}),
-    _spec("labeled", "query", {"images": 1400, "identities": 700}),
-    _spec("labeled", "gallery", {"images": 5328}),
-    _spec("detected", "train", {"images": 7365, "identities": 767}),
-    _spec("detected", "query", {"images": 1400, "identities": 700}),
-    _spec("detected", "gallery", {"images": 5332}),
+    spec
+    for variant, published in _PUBLISHED.items()
+    for spec in standard_splits(
+        f"cuhk03_{variant}",
+        task="reid",
+        domain="cuhk03",
+        loader=functools.partial(load_cuhk03, variant=variant),
+        subdir="cuhk03",
+        section=_SECTION,
+        published=published,
+        labeled=True,
+        evaluator_type="reid",
+    )
 ]

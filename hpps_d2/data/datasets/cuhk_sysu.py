@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from detectron2.structures import BoxMode
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .matlab import (
     Box,
     MatValueError,
@@ -369,25 +369,18 @@ def load_cuhk_sysu(dataset_dir: str, split: str) -> List[dict]:
     return records
 
 
-def _spec(role: str, published: dict, links: dict) -> SplitSpec:
-    return SplitSpec(
-        name=f"cuhk_sysu_{role}",
-        loader=load_cuhk_sysu,
-        subdir="CUHK-SYSU",
-        split=role,
-        task="search",
-        role=role,
-        domain="cuhk_sysu",
-        labeled=True,
-        evaluator_type=None if role == "train" else "person_search",
-        readme_section=_SECTION,
-        published=published,
-        links=links,
-    )
-
-
-SPLITS = [
-    _spec("train", {"images": 11206, "identities": 5532}, {}),
-    _spec("gallery", {"images": 6978}, {"query": "cuhk_sysu_query"}),
-    _spec("query", {"queries": 2900, "identities": 2900}, {"gallery": "cuhk_sysu_gallery"}),
-]
+SPLITS = standard_splits(
+    "cuhk_sysu",
+    task="search",
+    domain="cuhk_sysu",
+    loader=load_cuhk_sysu,
+    subdir="CUHK-SYSU",
+    section=_SECTION,
+    published={
+        "train": {"images": 11206, "identities": 5532},
+        "gallery": {"images": 6978},
+        "query": {"queries": 2900, "identities": 2900},
+    },
+    labeled=True,
+    evaluator_type="person_search",
+)

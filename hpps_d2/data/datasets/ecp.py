@@ -43,7 +43,7 @@ from typing import List, Optional
 
 from detectron2.structures import BoxMode
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .common import (
     DATASETS_README,
     UNLABELED,
@@ -269,20 +269,15 @@ def load_ecp(dataset_dir: str, split: str, time: str = "day") -> List[dict]:
     return records
 
 
-def _spec(split: str) -> SplitSpec:
-    return SplitSpec(
-        name=f"ecp_day_{split}",
-        loader=load_ecp,
-        subdir="ECP",
-        split=split,
-        task="detection",
-        role="train" if split == "train" else "val",
-        domain="ecp",
-        labeled=False,
-        evaluator_type=None if split == "train" else "detection",
-        readme_section=_SECTION,
-        published={},
-    )
-
-
-SPLITS = [_spec("train"), _spec("val")]
+SPLITS = standard_splits(
+    "ecp_day",
+    task="detection",
+    domain="ecp",
+    loader=load_ecp,
+    subdir="ECP",
+    section=_SECTION,
+    # ECP's image and box counts are uncertain (docs/datasets.md, [U]): none is published here.
+    published={"train": {}, "val": {}},
+    labeled=False,
+    evaluator_type="detection",
+)

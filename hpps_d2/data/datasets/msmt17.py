@@ -28,7 +28,7 @@ verified, so ``msmt17_train`` has no published count); query 11,659 and gallery 
 import os
 from typing import List, Tuple
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .common import (
     DATASETS_README,
     DatasetFormatError,
@@ -178,25 +178,14 @@ def load_msmt17(dataset_dir: str, split: str) -> List[dict]:
     return records
 
 
-def _spec(split: str, published: dict, links: dict) -> SplitSpec:
-    return SplitSpec(
-        name=f"msmt17_{split}",
-        loader=load_msmt17,
-        subdir="msmt17",
-        split=split,
-        task="reid",
-        role=split,
-        domain="msmt17",
-        labeled=True,
-        evaluator_type=None if split == "train" else "reid",
-        readme_section=_SECTION,
-        published=published,
-        links=links,
-    )
-
-
-SPLITS = [
-    _spec("train", {}, {}),
-    _spec("query", {"images": 11659}, {"gallery": "msmt17_gallery"}),
-    _spec("gallery", {"images": 82161}, {"query": "msmt17_query"}),
-]
+SPLITS = standard_splits(
+    "msmt17",
+    task="reid",
+    domain="msmt17",
+    loader=load_msmt17,
+    subdir="msmt17",
+    section=_SECTION,
+    published={"train": {}, "query": {"images": 11659}, "gallery": {"images": 82161}},
+    labeled=True,
+    evaluator_type="reid",
+)

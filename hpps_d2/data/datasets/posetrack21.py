@@ -31,7 +31,7 @@ from typing import Dict, List, Tuple
 
 from detectron2.structures import BoxMode
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .common import (
     UNLABELED,
     DatasetFormatError,
@@ -290,25 +290,18 @@ def load_posetrack21(dataset_dir: str, split: str) -> List[dict]:
     return records
 
 
-def _spec(role: str, published: dict, links: dict) -> SplitSpec:
-    return SplitSpec(
-        name=f"posetrack21_{role}",
-        loader=load_posetrack21,
-        subdir="PoseTrack21",
-        split=role,
-        task="search",
-        role=role,
-        domain="posetrack21",
-        labeled=True,
-        evaluator_type=None if role == "train" else "person_search",
-        readme_section=_SECTION,
-        published=published,
-        links=links,
-    )
-
-
-SPLITS = [
-    _spec("train", {"images": 42861, "identities": 5474}, {}),
-    _spec("gallery", {"images": 19935, "identities": 1656}, {"query": "posetrack21_query"}),
-    _spec("query", {"identities": 1313}, {"gallery": "posetrack21_gallery"}),
-]
+SPLITS = standard_splits(
+    "posetrack21",
+    task="search",
+    domain="posetrack21",
+    loader=load_posetrack21,
+    subdir="PoseTrack21",
+    section=_SECTION,
+    published={
+        "train": {"images": 42861, "identities": 5474},
+        "gallery": {"images": 19935, "identities": 1656},
+        "query": {"identities": 1313},
+    },
+    labeled=True,
+    evaluator_type="person_search",
+)

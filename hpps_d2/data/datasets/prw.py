@@ -31,7 +31,7 @@ from typing import List, Tuple
 import numpy as np
 from detectron2.structures import BoxMode
 
-from .catalog import SplitSpec
+from .catalog import standard_splits
 from .common import (
     UNLABELED,
     DatasetFormatError,
@@ -258,26 +258,19 @@ def load_prw(dataset_dir: str, split: str) -> List[dict]:
     return records
 
 
-def _spec(role: str, published: dict, links: dict) -> SplitSpec:
-    return SplitSpec(
-        name=f"prw_{role}",
-        loader=load_prw,
-        subdir="PRW",
-        split=role,
-        task="search",
-        role=role,
-        domain="prw",
-        labeled=True,
-        evaluator_type=None if role == "train" else "person_search",
-        readme_section=_SECTION,
-        published=published,
-        links=links,
-    )
-
-
-SPLITS = [
-    # 483 labeled ids occur in the train frames; the paper and SeqNet's config say 482.
-    _spec("train", {"images": 5704, "boxes": 18048, "identities": 483}, {}),
-    _spec("gallery", {"images": 6112, "boxes": 25062, "identities": 544}, {"query": "prw_query"}),
-    _spec("query", {"queries": 2057, "identities": 450}, {"gallery": "prw_gallery"}),
-]
+SPLITS = standard_splits(
+    "prw",
+    task="search",
+    domain="prw",
+    loader=load_prw,
+    subdir="PRW",
+    section=_SECTION,
+    published={
+        # 483 labeled ids occur in the train frames; the paper and SeqNet's config say 482.
+        "train": {"images": 5704, "boxes": 18048, "identities": 483},
+        "gallery": {"images": 6112, "boxes": 25062, "identities": 544},
+        "query": {"queries": 2057, "identities": 450},
+    },
+    labeled=True,
+    evaluator_type="person_search",
+)
