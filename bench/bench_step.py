@@ -6,7 +6,9 @@ same backbone on the same two-view batch, measured in one run (forward + backwar
     python bench/bench_step.py [--config configs/synth/pretrain_shufflenet.yaml] [--images 4] [--repeat 5]
 
 Models, all on the same backbone and batch (every view of every image):
-* plain detectron2 Faster R-CNN: RPN + StandardROIHeads (2 FC box head), detectron2's defaults;
+* plain detectron2 Faster R-CNN: RPN + detectron2's C4 head (Res5ROIHeads: res5 per RoI, the same
+  trunk as ours) for ResNets; RPN + StandardROIHeads (2 FC box head) for ShuffleNet, for which
+  detectron2 has no C4 head;
 * PersonSearchRCNN: the NAE person-search model alone (RPN + RoI trunk + norm-aware embedding + OIM);
 * HybridPretrainRCNN: the whole Eq. 1 (adds the SimSiam predictor, the two IAMs, pseudo-id OIM).
 Target: hybrid <= 1.25x plain. Needs the synthetic world for real images and boxes.
@@ -77,10 +79,13 @@ def main():
     plain_cfg = cfg.clone()
     plain_cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
     plain_cfg.MODEL.PROPOSAL_GENERATOR.NAME = "RPN"
-    plain_cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
-    plain_cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
-    plain_cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
-    plain_cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
+    if cfg.MODEL.BACKBONE.NAME == "build_resnet_backbone":
+        plain_cfg.MODEL.ROI_HEADS.NAME = "Res5ROIHeads"
+    else:
+        plain_cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+        plain_cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
+        plain_cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
+        plain_cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
     ps_cfg = cfg.clone()
     ps_cfg.MODEL.META_ARCHITECTURE = "PersonSearchRCNN"
 
@@ -94,6 +99,7 @@ def main():
         ["HybridPretrainRCNN (Eq. 1)", f"{t_hyb:.3f}", f"{t_hyb / t_plain:.2f}"],
     ]
     print(f"{args.config}: {len(batch)} images = {len(views)} views, backbone {cfg.MODEL.BACKBONE.NAME}, "
+          f"plain head {plain_cfg.MODEL.ROI_HEADS.NAME}, "
           f"{cfg.MODEL.OIM.NUM_IDENTITIES} OIM identities, {torch.get_num_threads()} threads")
     print(tabulate(rows, headers=["model", "s / iteration", "vs plain"], tablefmt="github"))
 
