@@ -18,7 +18,8 @@ from hpps_d2.engine.study import PARTS, execute, plan, write_report
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default="results", help="report, plots and results.json (committed)")
+    p.add_argument("--work", default="output/study", help="runs: checkpoints and logs (not committed)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--backbones", default="shufflenet", help="for tab1: shufflenet,r18,r50")
     p.add_argument("--seeds", type=int, default=2, help="fine-tuning seeds per arm")
@@ -36,7 +37,7 @@ def main(argv=None):
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
     else:
-        results = execute(runs, args.out)
+        results = execute(runs, args.out, args.work)
     notes_path = os.path.join(args.out, "notes.md")
     notes = open(notes_path, encoding="utf-8").read() if os.path.exists(notes_path) else ""
     print(f"wrote {write_report(results, args.out, args.seeds, notes)}")

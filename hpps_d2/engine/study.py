@@ -118,25 +118,32 @@ def plan(parts: Sequence[str], backbones: Sequence[str] = ("shufflenet",), seeds
     return ordered
 
 
-def execute(runs: Sequence[Run], out_dir: str) -> Dict[str, Dict[str, float]]:
-    """Run (or reuse) every stage; returns results per run key (also in ``out_dir/results.json``)."""
+def execute(runs: Sequence[Run], out_dir: str, work_dir: str) -> Dict[str, Dict[str, float]]:
+    """
+    Run (or reuse) every stage in ``work_dir/<key>`` (checkpoints, logs); returns results per run
+    key, also kept in ``out_dir/results.json``.
+    """
     results: Dict[str, Dict[str, float]] = {}
+    path = os.path.join(out_dir, "results.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            results.update(json.load(f))
     for i, r in enumerate(runs, 1):
-        folder = os.path.join(out_dir, "runs", r.key)
+        folder = os.path.join(work_dir, r.key)
         logger.info(f"[{i}/{len(runs)}] {r.key}")
         opts = list(r.opts)
         extra = []
         if r.pretrain:
-            pre_ckpt = os.path.join(out_dir, "runs", r.pretrain, "model_final.pth")
+            pre_ckpt = os.path.join(work_dir, r.pretrain, "model_final.pth")
             if r.kind == "reid":
                 extra = ["--eval-only"]
                 opts += ["MODEL.WEIGHTS", pre_ckpt]
             else:
-                opts += ["MODEL.WEIGHTS", export_whole(pre_ckpt, os.path.join(out_dir, "runs", r.pretrain, "whole.pth"))]
+                opts += ["MODEL.WEIGHTS", export_whole(pre_ckpt, os.path.join(work_dir, r.pretrain, "whole.pth"))]
         results[r.key] = run_stage(r.config, folder, opts, extra_args=extra)
         if r.kind == "reid":
             results[r.key] = _eval_only_results(folder)
-        with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1, sort_keys=True)
     return results
 
