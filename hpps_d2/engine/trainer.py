@@ -12,7 +12,9 @@ distributed on GPUs (NCCL) and CPUs (gloo).
 * The OIM lookup-table size is counted from the training data when
   ``MODEL.OIM.NUM_IDENTITIES`` is 0, before the model is built.
 """
+import json
 import logging
+import os
 import time
 import weakref
 from collections import OrderedDict
@@ -24,6 +26,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
@@ -211,7 +214,10 @@ class PersonSearchTrainer(DefaultTrainer):
     def test(cls, cfg, model, evaluators=None):
         """
         Evaluate on every split of ``cfg.DATASETS.TEST``: a person-search query or gallery split
-        (with its linked partner), or a re-ID query/gallery split. Results are keyed by split name.
+        (with its linked partner), or a re-ID query/gallery split. Results are keyed by split name;
+        the main process also writes them, flattened to ``split/task/metric`` keys as in
+        metrics.json, to ``OUTPUT_DIR/eval_results.json`` (the latest evaluation, also after
+        --eval-only, which writes no metrics.json).
         """
         del evaluators
         results = OrderedDict()
@@ -221,6 +227,10 @@ class PersonSearchTrainer(DefaultTrainer):
             if comm.is_main_process():
                 logger.info(f"evaluation on {name}:")
                 print_csv_format(results[name])
+        if comm.is_main_process() and cfg.OUTPUT_DIR and results:
+            os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+            with open(os.path.join(cfg.OUTPUT_DIR, "eval_results.json"), "w", encoding="utf-8") as f:
+                json.dump(flatten_results_dict(results), f, indent=1, sort_keys=True)
         return results
 
     @staticmethod

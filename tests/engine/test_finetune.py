@@ -65,3 +65,9 @@ def test_finetune_evaluates_with_the_hook_and_eval_only(datasets_root, tmp_path)
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "copypaste: Task: search" in res.stdout
+    # --eval-only also leaves its flattened results on disk, equal to the hook's final evaluation
+    with open(tmp_path / "ev" / "eval_results.json", encoding="utf-8") as f:
+        ev = json.load(f)
+    last = [x for x in lines if "synth_prw_query/search/mAP" in x][-1]
+    for key in ("synth_prw_query/search/mAP", "synth_prw_query/search/top1", "synth_prw_query/detection/AP"):
+        assert abs(ev[key] - last[key]) < 1e-6, key
