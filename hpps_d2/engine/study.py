@@ -271,10 +271,11 @@ def write_report(results: Dict[str, Dict[str, float]], out_dir: str, seeds: int,
         ("Tab. 4: re-ID data operation", [("expand_resize", "pre_shufflenet_d5_whole"), ("random_paste", "pre_shufflenet_d5_random_paste_whole")]),
         ("Tab. 5: alignment modules", [("intra-task IAMs", "pre_shufflenet_d5_whole"), ("intra + inter-task", "pre_shufflenet_d5_inter_whole")]),
     ):
-        lines += [f"## {title}", "", "| variant | mAP | top-1 |", "|---|---|---|"]
+        lines += [f"## {title}", "", "| variant | mAP | top-1 | det AP |", "|---|---|---|---|"]
         for name, src in rows:
             keys = _ft_keys(results, "shufflenet", src)
-            lines.append(f"| {name} | {_fmt(*_stat(results, keys, 'mAP'))} | {_fmt(*_stat(results, keys, 'top1'))} |")
+            cells = [_fmt(*_stat(results, keys, "mAP")), _fmt(*_stat(results, keys, "top1")), _fmt(*_stat(results, keys, "AP", "detection"))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     # Fig. 5
     lines += ["## Fig. 5: fraction of target training data", "", "| fraction | scratch | whole model | backbone only |", "|---|---|---|---|"]
