@@ -47,3 +47,21 @@ def test_empty_batch_composition_gives_zero_with_graph():
     assert total.item() == 0.0
     total.backward()  # every parameter is reached (DDP needs that)
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_one_domain_per_task_builds_no_iam_and_says_so(caplog):
+    """Fig. 6 with 2 datasets (one detection, one re-ID source): nothing to align, and a warning."""
+    import logging
+
+    from detectron2.modeling import build_model
+
+    from tests.modeling.conftest import tiny_cfg
+
+    cfg = tiny_cfg()
+    cfg.DATASETS.TRAIN = ("t_det_a", "t_reid_a", "t_reid_b")
+    with caplog.at_level(logging.WARNING, logger="hpps_d2"):
+        model = build_model(cfg)
+    assert model.iam_det is None and isinstance(model.iam_reid, AlignmentModule)
+    assert model.iam_reid.num_domains == 2
+    warned = [r.getMessage() for r in caplog.records if "HPPS.IAM." in r.getMessage()]
+    assert warned == ["HPPS.IAM.DET_ENABLED is set but DATASETS.TRAIN has 1 detection domain(s): nothing to align, no detection IAM built"]

@@ -22,6 +22,7 @@ person-search model (:class:`PersonSearchRCNN`); the loss is Eq. 1::
 
 Each term is weighted in the model, so the returned dict sums to Eq. 1 and every key is logged.
 """
+import logging
 from typing import Dict, List, Optional
 
 import torch
@@ -34,6 +35,8 @@ from ..simsiam import PredictionMLP, match_by_identity, symmetric_consistency_lo
 from .person_search import PersonSearchRCNN
 
 __all__ = ["HybridPretrainRCNN", "count_domains"]
+
+logger = logging.getLogger(__name__)
 
 _TASK_ID = {"detection": 0, "reid": 1}
 
@@ -103,6 +106,9 @@ class HybridPretrainRCNN(PersonSearchRCNN):
             ret["iam_det"] = iam(c4, c5, n_det)
         if h.IAM.REID_ENABLED and n_reid >= 2:
             ret["iam_reid"] = iam(c4, dim, n_reid)
+        for key, enabled, n, task in (("DET", h.IAM.DET_ENABLED, n_det, "detection"), ("REID", h.IAM.REID_ENABLED, n_reid, "re-ID")):
+            if enabled and n < 2:
+                logger.warning(f"HPPS.IAM.{key}_ENABLED is set but DATASETS.TRAIN has {n} {task} domain(s): nothing to align, no {task} IAM built")
         if h.IAM.INTER_ENABLED and n_det >= 1 and n_reid >= 1:
             ret["iam_inter"] = iam(c4, c5, 2)
         return ret
