@@ -13,7 +13,8 @@ study's output, so the study resumes where it stopped and its parts can be run s
 * ``fig6``: 2..5 pre-training datasets, with and without the IAMs (Fig. 6);
 * ``reid``: the pre-trained model's re-ID alone on the synthetic MSMT17 / CUHK03 test splits;
 * ``sched``: the same pre-training run 4x longer (the synthetic default sees each pseudo-identity
-  about once; the paper's schedule is ~12 epochs), fine-tuned like the others, and its re-ID.
+  about once; the paper's schedule is ~12 epochs), fine-tuned like the others from the whole model
+  and from its backbone only, and its re-ID.
 
 Fine-tuning uses one schedule for every arm (the synthetic configs'), over ``seeds`` seeds;
 pre-training runs once per variant (seed 0). Nothing is tuned on the test split.
@@ -34,6 +35,12 @@ logger = logging.getLogger(__name__)
 
 PRETRAIN_CFG = {b: f"configs/synth/pretrain_{b}.yaml" for b in ("shufflenet", "r18", "r50")}
 FINETUNE_CFG = {b: f"configs/synth/finetune_prw_{b}.yaml" for b in ("shufflenet", "r18", "r50")}
+#: Tab. 1 row names: the synthetic configs' backbones and input sizes.
+BACKBONE_NAMES = {
+    "shufflenet": "ShuffleNetV2 x0.5 (256 px)",
+    "r18": "ResNet-18 (256 px)",
+    "r50": "ResNet-50 (192 px, 16 RoIs/view)",
+}
 TEST = "synth_prw_query"
 #: Fig. 6 adds pre-training datasets in this order (a detection and a re-ID set first, so that
 #: both sub-tasks are present from 2 datasets on); with their real sizes as sampling weights.
@@ -150,6 +157,7 @@ def plan(
             elif part == "sched":
                 pre = _pretrain(sched=LONG_SCHEDULE)
                 add(pre), add(_finetune("shufflenet", s, pre)), add(_reid(pre))
+                add(_finetune("shufflenet", s, pre, "backbone"))  # Fig. 5's whole-vs-backbone, longer
         if part == "reid":
             add(base), add(_reid(base)), add(_reid())
     ordered = sorted(runs.values(), key=lambda r: {"pretrain": 0, "finetune": 1, "reid": 2}[r.kind])
@@ -208,7 +216,12 @@ def _stat(results, keys, metric, task="search"):
 def _fmt(mean, std, n):
     if mean is None:
         return "not run"
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if n > 1 else "")
+    return f"{mean:.2f}" + (f" ± {std:.2f}" if n > 1 else " (1 seed)")
+
+
+def _cells(results, keys, metrics=("mAP", "top1", "det AP")) -> List[str]:
+    """Formatted mean ± std over ``keys`` of each metric ("det AP": detection AP, else search)."""
+    return [_fmt(*(_stat(results, keys, "AP", "detection") if m == "det AP" else _stat(results, keys, m))) for m in metrics]
 
 
 def _gain(base, new) -> str:
@@ -262,9 +275,8 @@ def write_report(results: Dict[str, Dict[str, float]], out_dir: str, seeds: int,
         if s[0] is None and p[0] is None:
             continue
         cells = [_fmt(*s), _fmt(*p), _gain(s, p)]
-        cells += [_fmt(*_stat(results, k, "top1")) for k in (sk, pk)]
-        cells += [_fmt(*_stat(results, k, "AP", "detection")) for k in (sk, pk)]
-        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+        cells += [c for m in ("top1", "det AP") for k in (sk, pk) for c in _cells(results, k, (m,))]
+        lines.append(f"| {BACKBONE_NAMES[b]} | " + " | ".join(cells) + " |")
     lines += ["", "Paper (real data, ImageNet vs hybrid): ResNet-50 +10.3%, ResNet-18 +10.9%, ShuffleNet +19.5% relative mAP.", ""]
     # Tab. 4 and 5
     for title, rows in (
@@ -273,9 +285,7 @@ def write_report(results: Dict[str, Dict[str, float]], out_dir: str, seeds: int,
     ):
         lines += [f"## {title}", "", "| variant | mAP | top-1 | det AP |", "|---|---|---|---|"]
         for name, src in rows:
-            keys = _ft_keys(results, "shufflenet", src)
-            cells = [_fmt(*_stat(results, keys, "mAP")), _fmt(*_stat(results, keys, "top1")), _fmt(*_stat(results, keys, "AP", "detection"))]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | " + " | ".join(_cells(results, _ft_keys(results, "shufflenet", src))) + " |")
         lines.append("")
     # Fig. 5
     lines += ["## Fig. 5: fraction of target training data", "", "| fraction | scratch | whole model | backbone only |", "|---|---|---|---|"]
@@ -309,11 +319,18 @@ def write_report(results: Dict[str, Dict[str, float]], out_dir: str, seeds: int,
         "|---|---|---|---|---|",
     ]
     scratch = _stat(results, _ft_keys(results, "shufflenet", "scratch"), "mAP")
-    for name, src in (("none (scratch)", "scratch"), ("1x", "pre_shufflenet_d5_whole"), (f"{LONG_SCHEDULE}x", f"pre_shufflenet_d5_x{LONG_SCHEDULE}_whole")):
+    long = f"pre_shufflenet_d5_x{LONG_SCHEDULE}"
+    for name, src in (
+        ("none (scratch)", "scratch"),
+        ("1x, whole model", "pre_shufflenet_d5_whole"),
+        ("1x, backbone only", "pre_shufflenet_d5_backbone"),
+        (f"{LONG_SCHEDULE}x, whole model", f"{long}_whole"),
+        (f"{LONG_SCHEDULE}x, backbone only", f"{long}_backbone"),
+    ):
         keys = _ft_keys(results, "shufflenet", src)
-        m = _stat(results, keys, "mAP")
-        gain = "-" if src == "scratch" else _gain(scratch, m)
-        lines.append(f"| {name} | {_fmt(*m)} | {gain} | {_fmt(*_stat(results, keys, 'top1'))} | {_fmt(*_stat(results, keys, 'AP', 'detection'))} |")
+        gain = "-" if src == "scratch" else _gain(scratch, _stat(results, keys, "mAP"))
+        m, top1, det = _cells(results, keys)
+        lines.append(f"| {name} | {m} | {gain} | {top1} | {det} |")
     lines.append("")
     # re-ID alone
     lines += ["## Re-ID of the pre-trained model alone (crop protocol, no fine-tuning)", ""]

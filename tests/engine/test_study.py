@@ -33,6 +33,8 @@ def test_plan_selects_curve_points_and_scales_the_long_schedule():
     long = next(r for r in study.plan(["sched"], seeds=1) if r.kind == "pretrain")
     opts = dict(zip(long.opts[::2], long.opts[1::2]))
     assert (opts["SOLVER.MAX_ITER"], opts["SOLVER.STEPS"]) == ("2400", "(1920,)")
+    inits = sorted(r.init for r in study.plan(["sched"], seeds=1) if r.kind == "finetune")
+    assert inits == ["backbone", "whole"]
 
 
 def test_report_tables_gain_and_reid(tmp_path):
@@ -44,6 +46,8 @@ def test_report_tables_gain_and_reid(tmp_path):
         "ft_shufflenet_scratch_f100_s1": ft(6.0, 72.0),
         "ft_shufflenet_pre_shufflenet_d5_whole_f100_s0": ft(6.0, 80.0),
         "ft_shufflenet_pre_shufflenet_d5_whole_f100_s1": ft(6.5, 82.0),
+        "ft_r18_scratch_f100_s0": ft(3.0, 60.0),
+        "ft_r18_pre_r18_d5_whole_f100_s0": ft(4.5, 65.0),
         "reid_pre_shufflenet_d5": {"synth_msmt17_query/reid/mAP": 12.5, "synth_msmt17_query/reid/rank1": 30.0},
     }
     (tmp_path / "eval").mkdir()
@@ -53,7 +57,10 @@ def test_report_tables_gain_and_reid(tmp_path):
         study._eval_only_results(str(tmp_path))
     text = open(study.write_report(results, str(tmp_path), seeds=2)).read()
     # mean ± std over the two seeds, relative gain of the means (6.25 vs 5.0)
-    assert "| shufflenet | 5.00 ± 1.00 | 6.25 ± 0.25 | +25.0% | 2.50 ± 0.50 | 3.12 ± 0.12 | 71.00 ± 1.00 | 81.00 ± 1.00 |" in text
+    assert "| ShuffleNetV2 x0.5 (256 px) | 5.00 ± 1.00 | 6.25 ± 0.25 | +25.0% | 2.50 ± 0.50 | 3.12 ± 0.12 | 71.00 ± 1.00 | 81.00 ± 1.00 |" in text
+    # a single seed is said so, not shown as a mean; a backbone with no run has no row
+    assert "| ResNet-18 (256 px) | 3.00 (1 seed) | 4.50 (1 seed) | +50.0% | 1.50 (1 seed) | 2.25 (1 seed) | 60.00 (1 seed) | 65.00 (1 seed) |" in text
+    assert "ResNet-50" not in text.split("## Tab. 1")[1].split("Paper (real data")[0]
     assert "| pre_shufflenet_d5 | synth_msmt17_query | 12.50 | 30.00 | - |" in text
     assert "| 20% | not run | not run | not run |" in text
     assert (tmp_path / "fig5_fraction.png").stat().st_size > 1000
