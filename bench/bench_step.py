@@ -34,9 +34,9 @@ from detectron2.modeling import ROI_HEADS_REGISTRY, build_model
 from detectron2.modeling.roi_heads import FastRCNNOutputLayers, Res5ROIHeads
 from detectron2.utils.events import EventStorage
 from hpps_d2.config import add_hpps_config
-from hpps_d2.modeling.roi_heads.box_trunk import build_box_trunk
 from hpps_d2.data.hybrid_mapper import HybridDatasetMapper
 from hpps_d2.data.unify import load_unified
+from hpps_d2.modeling.roi_heads.box_trunk import build_box_trunk
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -146,8 +146,8 @@ def main():
         flops[name], split[name] = _flops(model, inputs)
         times[name] = _time_steps(model, inputs, args.repeat)
     base = next(iter(times))
-    for name in times:
-        rows.append([name, f"{times[name]:.3f}", f"{times[name] / times[base]:.2f}", f"{flops[name]:.2f}", f"{flops[name] / flops[base]:.2f}"])
+    for name, t in times.items():
+        rows.append([name, f"{t:.3f}", f"{t / times[base]:.2f}", f"{flops[name]:.2f}", f"{flops[name] / flops[base]:.2f}"])
     print(f"{args.config}: {len(batch)} images = {len(views)} views, backbone {cfg.MODEL.BACKBONE.NAME}, "
           f"trunk {cfg.MODEL.ROI_BOX_HEAD.TRUNK}, {cfg.MODEL.OIM.NUM_IDENTITIES} OIM identities, {torch.get_num_threads()} threads")
     print(tabulate(rows, headers=["model", "s / iteration", "vs plain C4", "GFLOP fwd+bwd", "vs plain C4"], tablefmt="github"))
