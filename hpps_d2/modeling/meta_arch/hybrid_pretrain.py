@@ -102,12 +102,13 @@ class HybridPretrainRCNN(PersonSearchRCNN):
 
         names = cfg.DATASETS.TRAIN
         n_det, n_reid = count_domains(names, "detection"), count_domains(names, "reid")
-        if h.IAM.DET_ENABLED and n_det >= 2:
-            ret["iam_det"] = iam(c4, c5, n_det)
-        if h.IAM.REID_ENABLED and n_reid >= 2:
-            ret["iam_reid"] = iam(c4, dim, n_reid)
-        for key, enabled, n, task in (("DET", h.IAM.DET_ENABLED, n_det, "detection"), ("REID", h.IAM.REID_ENABLED, n_reid, "re-ID")):
-            if enabled and n < 2:
+        for key, enabled, n, ins_dim, task in (
+            ("DET", h.IAM.DET_ENABLED, n_det, c5, "detection"),
+            ("REID", h.IAM.REID_ENABLED, n_reid, dim, "re-ID"),
+        ):
+            if enabled and n >= 2:
+                ret[f"iam_{key.lower()}"] = iam(c4, ins_dim, n)
+            elif enabled:
                 logger.warning(f"HPPS.IAM.{key}_ENABLED is set but DATASETS.TRAIN has {n} {task} domain(s): nothing to align, no {task} IAM built")
         if h.IAM.INTER_ENABLED and n_det >= 1 and n_reid >= 1:
             ret["iam_inter"] = iam(c4, c5, 2)
