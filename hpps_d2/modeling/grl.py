@@ -1,11 +1,20 @@
-"""Gradient reversal layer (Ganin & Lempitsky, ICML 2015)."""
+"""
+Gradient scaling layers: the gradient reversal layer (Ganin & Lempitsky, ICML 2015) and its
+positive twin.
+
+Both are the identity in the forward pass and multiply the gradient in the backward pass, as
+DA-Faster's ``GradientScalarLayer(weight)`` (krumo/Domain-Adaptive-Faster-RCNN-PyTorch,
+maskrcnn_benchmark/layers/gradient_scalar_layer.py): ``grad_reverse(x, w)`` scales by ``-w`` (the
+adversarial image/instance branches, DA-Faster's ``GradientScalarLayer(-0.1)``), ``grad_scale(x, w)``
+by ``+w`` (its consistency branches, ``GradientScalarLayer(+0.1)``, da_heads.py L92-95).
+"""
 import torch
 from torch import nn
 
-__all__ = ["GradientReversal", "grad_reverse"]
+__all__ = ["GradientReversal", "grad_reverse", "grad_scale"]
 
 
-class _GradReverse(torch.autograd.Function):
+class _GradScale(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight):
         ctx.weight = weight
@@ -13,12 +22,17 @@ class _GradReverse(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return -ctx.weight * grad, None
+        return ctx.weight * grad, None
+
+
+def grad_scale(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Identity in the forward pass; multiplies the gradient by ``weight`` in the backward pass."""
+    return _GradScale.apply(x, float(weight))
 
 
 def grad_reverse(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     """Identity in the forward pass; multiplies the gradient by ``-weight`` in the backward pass."""
-    return _GradReverse.apply(x, float(weight))
+    return grad_scale(x, -float(weight))
 
 
 class GradientReversal(nn.Module):

@@ -11,7 +11,12 @@ then ``Ins_head``. The model's features are trained to fool both (adversarial al
 * ``ins``: multi-class cross-entropy per instance, averaged;
 * ``cst``: consistency between the two levels, ``mean_n || mean_loc p_img(map(n)) - p_ins(n) ||_2``
   over instances n, where ``map(n)`` is the map the instance belongs to (DA-Faster's regulariser, its
-  binary probabilities replaced by N-class probability vectors).
+  binary probabilities replaced by N-class probability vectors). As in DA-Faster
+  (krumo/Domain-Adaptive-Faster-RCNN-PyTorch, maskrcnn_benchmark/modeling/da_heads/da_heads.py
+  L92-95, L122-130), the probabilities of ``cst`` come from a second pass of both heads on the
+  features through a *positive* gradient-scale layer (+``grl_weight``), not through the reversal:
+  heads and features are both trained to make the two levels agree. (Computing ``cst`` on the
+  reversed branch would train the features to make them disagree.)
 
 The detection IAM uses (encoder feature maps, detection-head instance features) and classifies among
 detection datasets; the re-ID IAM uses (RoI-aligned maps, re-ID-head features) and classifies among
@@ -24,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .grl import grad_reverse
+from .grl import grad_reverse, grad_scale
 
 __all__ = ["AlignmentModule"]
 
@@ -110,9 +115,12 @@ class AlignmentModule(nn.Module):
             return out
         ins_logits = self.ins_head(self.ins_body(grad_reverse(f_ins, self.grl_weight)))  # N,K
         out["ins"] = F.cross_entropy(ins_logits, ins_domains)
-        p_img = img_logits.softmax(dim=1) * img_mask[:, None]
+        # Consistency on a second pass through +grl_weight (DA-Faster da_heads.py L94-95, L122-130).
+        cst_img = self.img_head(self.img_body(grad_scale(f_img, self.grl_weight)))
+        cst_ins = self.ins_head(self.ins_body(grad_scale(f_ins, self.grl_weight)))
+        p_img = cst_img.softmax(dim=1) * img_mask[:, None]
         p_img = p_img.sum(dim=(2, 3)) / img_mask.sum(dim=(1, 2)).clamp_min(1)[:, None]  # B,K
-        p_ins = ins_logits.softmax(dim=1)
+        p_ins = cst_ins.softmax(dim=1)
         out["cst"] = (p_img[ins_to_img] - p_ins).norm(dim=1).mean()
         return out
 

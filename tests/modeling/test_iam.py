@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 
 from hpps_d2.modeling.iam import AlignmentModule
 
@@ -65,3 +66,67 @@ def test_one_domain_per_task_builds_no_iam_and_says_so(caplog):
     assert model.iam_reid.num_domains == 2
     warned = [r.getMessage() for r in caplog.records if "HPPS.IAM." in r.getMessage()]
     assert warned == ["HPPS.IAM.DET_ENABLED is set but DATASETS.TRAIN has 1 detection domain(s): nothing to align, no detection IAM built"]
+
+
+def _plain_heads(m, f_img, f_ins):
+    """Domain logits of both heads computed layer by layer, without any gradient scaling."""
+    return m.img_head(m.img_body(f_img)), m.ins_head(m.ins_body(f_ins))
+
+
+def _plain_inconsistency(m, f_img, f_ins, ins_to_img):
+    img_logits, ins_logits = _plain_heads(m, f_img, f_ins)
+    p_img = img_logits.softmax(dim=1).mean(dim=(2, 3))
+    return (p_img[ins_to_img] - ins_logits.softmax(dim=1)).norm(dim=1).mean()
+
+
+def _plain_domain_loss(m, f_img, img_dom, f_ins, ins_dom):
+    img_logits, ins_logits = _plain_heads(m, f_img, f_ins)
+    b, _, h, w = img_logits.shape
+    target = img_dom.view(b, 1, 1).expand(b, h, w)
+    return F.cross_entropy(img_logits, target) + F.cross_entropy(ins_logits, ins_dom)
+
+
+def _direction_case(seed=0):
+    torch.manual_seed(seed)
+    m = AlignmentModule(4, 6, 3, grl_weight=0.1, conv_dims=(8,), fc_dims=(8,), dropout=0.0)
+    with torch.no_grad():  # larger head weights than DA-Faster's init, so the probabilities differ
+        for p in m.parameters():
+            p.normal_(0.0, 0.5)
+    f_img = torch.randn(2, 4, 3, 3, requires_grad=True)
+    f_ins = torch.randn(5, 6, requires_grad=True)
+    img_dom, ins_dom = torch.tensor([0, 2]), torch.tensor([0, 0, 2, 2, 2])
+    ins_to_img = torch.tensor([0, 0, 1, 1, 1])
+    return m, f_img, img_dom, f_ins, ins_dom, ins_to_img
+
+
+def test_consistency_gradient_makes_the_features_more_consistent():
+    """Eq. 7's L_d.cst as DA-Faster computes it (krumo/Domain-Adaptive-Faster-RCNN-PyTorch,
+    maskrcnn_benchmark/modeling/da_heads/da_heads.py L92-95, L122-130): a second pass of both
+    heads through a *positive* gradient-scale layer, so the features are trained to lower the
+    inconsistency, with 0.1 times its plain gradient."""
+    m, f_img, img_dom, f_ins, ins_dom, ins_to_img = _direction_case()
+    out = m(f_img, img_dom, f_ins, ins_dom, ins_to_img)
+    out["cst"].backward()
+    before = _plain_inconsistency(m, f_img, f_ins, ins_to_img)
+    g_img, g_ins = torch.autograd.grad(before, [f_img, f_ins])
+    # Independent re-derivation: +0.1 x the plain gradient of the inconsistency.
+    torch.testing.assert_close(f_img.grad, 0.1 * g_img, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(f_ins.grad, 0.1 * g_ins, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():
+        after = _plain_inconsistency(m, f_img - 1.0 * f_img.grad, f_ins - 1.0 * f_ins.grad, ins_to_img)
+    assert after < before, f"a feature step along -grad(L_cst) raised the inconsistency {before:.4f} -> {after:.4f}"
+
+
+def test_domain_terms_are_adversarial_for_features_and_minimised_by_the_heads():
+    m, f_img, img_dom, f_ins, ins_dom, ins_to_img = _direction_case(1)
+    out = m(f_img, img_dom, f_ins, ins_dom, ins_to_img)
+    heads = list(m.parameters())
+    (out["img"] + out["ins"]).backward()
+    with torch.no_grad():
+        before = _plain_domain_loss(m, f_img, img_dom, f_ins, ins_dom)
+        feat_step = _plain_domain_loss(m, f_img - 1.0 * f_img.grad, img_dom, f_ins - 1.0 * f_ins.grad, ins_dom)
+        for p in heads:
+            p -= 0.05 * p.grad
+        head_step = _plain_domain_loss(m, f_img, img_dom, f_ins, ins_dom)
+    assert feat_step > before, "the features must be pushed to raise the domain classifiers' loss"
+    assert head_step < before, "the domain heads must be trained to lower their loss"
