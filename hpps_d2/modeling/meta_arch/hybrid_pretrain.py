@@ -12,24 +12,29 @@ person-search model (:class:`PersonSearchRCNN`); the loss is Eq. 1::
 
 * ``ssl_con``: persons of images that feed "ssl" (detection and unlabeled re-ID images) are matched
   across the two views by identity; ``h`` is the mean re-ID feature of the person's foreground RoIs
-  in a view, ``z`` the prediction MLP's output (:mod:`hpps_d2.modeling.simsiam`).
+  in a view, ``z`` the prediction MLP's output (:mod:`hpps_d2.modeling.simsiam`). The matched
+  persons of all ranks form one batch (gathered with gradient), as SimSiam's SyncBN does.
 * detection IAM: backbone maps (image level, padding masked) and box-trunk features of the sampled
   RoIs (instance level) of detection-task views, labelled by detection domain.
-* re-ID IAM: RoI-aligned maps (image level) and re-ID features (instance level) of foreground RoIs of
-  re-ID-task views, labelled by re-ID domain.
+* re-ID IAM: RoI-aligned maps (image level) and re-ID features (instance level: the L2-normalised NAE
+  embedding, never its norm, which is the detection score) of foreground RoIs of re-ID-task views,
+  labelled by re-ID domain.
 * inter-task module (paper Tab. 5, off by default): backbone maps and box-trunk features of every
   view, labelled by task.
 
 Each term is weighted in the model, so the returned dict sums to Eq. 1 and every key is logged.
 """
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.utils.events import get_event_storage
 
+from ..gather import all_gather_rows
 from ..iam import AlignmentModule
 from ..simsiam import PredictionMLP, match_by_identity, symmetric_consistency_loss
 from .person_search import PersonSearchRCNN
@@ -141,7 +146,11 @@ class HybridPretrainRCNN(PersonSearchRCNN):
         domain = torch.tensor([batched_inputs[b]["domain"] for b in image_of_view], device=dev)
         if self.ssl_predictor is not None:
             ssl_images = [b for b, rec in enumerate(batched_inputs) if "ssl" in rec["losses"]]
-            losses["ssl_con"] = self.ssl_weight * self._consistency(extras, view_of_image, ssl_images)
+            con, stats = self._consistency(extras, view_of_image, ssl_images)
+            losses["ssl_con"] = self.ssl_weight * con
+            storage = get_event_storage()
+            storage.put_scalar("ssl/matched_persons", stats["pairs"])
+            storage.put_scalar("ssl/images_contributing", stats["contributing"] / max(1, stats["images"]))
         feat_map = features[self.roi_heads.in_feature]
         mask = self._valid_mask(images, feat_map)
         if self.iam_det is not None:
@@ -186,13 +195,20 @@ class HybridPretrainRCNN(PersonSearchRCNN):
         )
 
     def _reid_alignment(self, extras, task, domain) -> Dict[str, torch.Tensor]:
+        """
+        Re-ID IAM on the foreground RoIs of re-ID views: RoI-aligned maps (image level) and the
+        *direction* of the NAE embedding (instance level), the re-ID feature OIM and the search
+        match on. Its norm is the detection confidence (NAE), so feeding the raw embedding would let
+        the adversarial gradient push detection scores; through the normalisation the gradient has
+        no radial component.
+        """
         sel = extras["is_fg"] & (task[extras["image_index"]] == 1)
         n = int(sel.sum())
         dom = domain[extras["image_index"][sel]]
         terms = self.iam_reid(
             extras["roi_maps"][sel],
             dom,
-            extras["reid_features"][sel],
+            F.normalize(extras["reid_features"][sel], dim=1),
             dom,
             torch.arange(n, device=dom.device),
         )
@@ -200,33 +216,64 @@ class HybridPretrainRCNN(PersonSearchRCNN):
         self._add_adv(out, "reid", terms)
         return out
 
-    def _consistency(self, extras, view_of_image, ssl_images) -> torch.Tensor:
-        """L_con over persons matched by identity between views 0 and 1 of the ssl images."""
-        zero = sum(p.sum() for p in self.ssl_predictor.parameters()) * 0.0 + extras["reid_features"].sum() * 0.0
-        pairs = [(view_of_image[b][0], view_of_image[b][1]) for b in ssl_images if len(view_of_image[b]) >= 2]
-        if not pairs:
-            return zero
-        view_index = extras["image_index"]
-        fg = extras["is_fg"]
-        feats, pids = extras["reid_features"], extras["pids"]
-        # Mean re-ID feature per (view, identity) over that identity's foreground RoIs.
-        side = torch.full((int(view_index.max()) + 1 if len(view_index) else 0,), -1, dtype=torch.int64, device=feats.device)
+    @staticmethod
+    def _matched_persons(extras, view_of_image, ssl_images):
+        """
+        The persons of the ssl images seen in both views 0 and 1, on this rank.
+
+        ``h`` of a person in a view is the mean re-ID feature of its foreground RoIs there. Persons
+        are keyed by (image, identity); RoIs without an identity (pid < 0) never form a person.
+
+        Returns:
+            h1, h2: (K, D) features of the K matched persons in views 0 and 1.
+            image: (K,) int64 index into ``ssl_images`` of each person's image.
+        """
+        feats, pids, view_index = extras["reid_features"], extras["pids"], extras["image_index"]
+        num_views = int(view_index.max()) + 1 if len(view_index) else 0
+        side = torch.full((num_views,), -1, dtype=torch.int64, device=feats.device)
         image = torch.full_like(side, -1)
-        for i, (v0, v1) in enumerate(pairs):
-            side[v0], side[v1] = 0, 1
-            image[v0], image[v1] = i, i
-        rows = fg & (side[view_index] >= 0)
+        for i, b in enumerate(ssl_images):
+            if len(view_of_image[b]) >= 2:
+                v0, v1 = view_of_image[b][:2]
+                side[v0], side[v1] = 0, 1
+                image[v0], image[v1] = i, i
+        rows = extras["is_fg"] & (pids >= 0) & (side[view_index] >= 0)
+        empty = feats.new_zeros((0, feats.shape[1]))
         if not rows.any():
-            return zero
-        big = int(pids[rows].max()) + 1
-        key = image[view_index[rows]] * big + pids[rows]  # (image, identity), unique per image
-        groups, inv = torch.unique(torch.stack([side[view_index[rows]], key]), dim=1, return_inverse=True)
+            return empty, empty, torch.zeros(0, dtype=torch.int64, device=feats.device)
+        keys = torch.stack([side[view_index[rows]], image[view_index[rows]], pids[rows]])  # 3, R
+        groups, inv = torch.unique(keys, dim=1, return_inverse=True)
         sums = feats.new_zeros((groups.shape[1], feats.shape[1])).index_add_(0, inv, feats[rows])
         means = sums / torch.bincount(inv, minlength=groups.shape[1]).clamp_min(1)[:, None].to(feats.dtype)
         g0 = (groups[0] == 0).nonzero(as_tuple=True)[0]
         g1 = (groups[0] == 1).nonzero(as_tuple=True)[0]
-        i0, i1 = match_by_identity(groups[1][g0], groups[1][g1])
-        if len(i0) < 2:  # BatchNorm in the predictor needs two samples
-            return zero
-        h1, h2 = means[g0[i0]], means[g1[i1]]
-        return symmetric_consistency_loss(h1, self.ssl_predictor(h1), h2, self.ssl_predictor(h2)) + zero
+        # (image, pid) -> one id per person; match_by_identity pairs equal ids across the views.
+        person = torch.unique(groups[1:], dim=1, return_inverse=True)[1]
+        i0, i1 = match_by_identity(person[g0], person[g1])
+        return means[g0[i0]], means[g1[i1]], groups[1][g0[i0]]
+
+    def _consistency(self, extras, view_of_image, ssl_images) -> Tuple[torch.Tensor, Dict[str, int]]:
+        """
+        L_con (Eq. 5-6) over the persons matched between views 0 and 1 of the ssl images of the
+        whole global batch: the matched features of every rank are gathered (differentiably), so
+        the predictor's BatchNorm sees all of them and a rank with a single matched person still
+        contributes. Every rank computes the same loss; see :func:`all_gather_rows` for why DDP's
+        mean of the gradients is then the gradient of this one loss.
+
+        Returns:
+            the loss, and counts of this rank: ``images`` (ssl images), ``contributing`` (those
+            with a person in the loss) and ``pairs`` (matched persons of the global batch).
+        """
+        zero = sum(p.sum() for p in self.ssl_predictor.parameters()) * 0.0 + extras["reid_features"].sum() * 0.0
+        h1, h2, image = self._matched_persons(extras, view_of_image, ssl_images)
+        pairs = all_gather_rows(torch.stack([h1, h2], dim=1))  # (K_global, 2, D); every rank calls it
+        stats = {"images": len(ssl_images), "contributing": int(torch.unique(image).numel()), "pairs": len(pairs)}
+        if len(pairs) < self._min_pairs:  # BatchNorm needs two rows; the global count is the same on every rank
+            return zero, dict(stats, contributing=0)
+        h1, h2 = pairs[:, 0], pairs[:, 1]
+        return symmetric_consistency_loss(h1, self.ssl_predictor(h1), h2, self.ssl_predictor(h2)) + zero, stats
+
+    @property
+    def _min_pairs(self) -> int:
+        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.ssl_predictor.modules())
+        return 2 if has_bn else 1
