@@ -6,14 +6,21 @@ Convert external backbone weights into a detectron2 checkpoint for ``MODEL.WEIGH
         resnet50.pth weights/R-50-torchvision.pth
     python tools/convert_weights.py --src psvis --arch resnet18 \\
         resnet18-ps15.pth weights/R-18-psvis.pth
+    python tools/convert_weights.py --input-format BGR resnet50.pth weights/R-50-for-bgr.pth
 
 IN is a torchvision state dict, or an MMDet/psvis checkpoint ``{"state_dict": ...}`` (a
 ``backbone.`` prefix is stripped). OUT is ``{"model": ..., "__author__": SRC, "matching_heuristics":
-False}`` and holds only tensors and plain types (it loads with ``torch.load(weights_only=True)``).
-Without ``--arch`` the architecture is read from the weights. The config overrides that build a
-matching model are printed; ResNets need ``MODEL.RESNETS.STRIDE_IN_1X1 False`` (torchvision puts
-the stride in the 3x3 conv). The psvis ShuffleNetV1 cannot be converted: this project builds
-ShuffleNetV2.
+False, "input_format": FORMAT}`` and holds only tensors and plain types (it loads with
+``torch.load(weights_only=True)``). Without ``--arch`` the architecture is read from the weights.
+The config overrides that build a matching model are printed; ResNets need
+``MODEL.RESNETS.STRIDE_IN_1X1 False`` (torchvision puts the stride in the 3x3 conv). The psvis
+ShuffleNetV1 cannot be converted: this project builds ShuffleNetV2.
+
+Channel order: the weights were trained on RGB images (``--weights-format``; BGR only for MMDet
+caffe-style ResNets). ``--input-format`` is the ``INPUT.FORMAT`` of the config that will load OUT:
+RGB, like every shipped config, copies the weights unchanged; BGR reverses conv1's input channels so
+that the model computes on BGR images what the source computes on RGB ones. OUT records the format,
+and loading it into a model of the other ``INPUT.FORMAT`` is refused (hpps_d2/checkpoint/init.py).
 """
 
 import argparse
@@ -26,6 +33,7 @@ import torch
 import torchvision
 
 from hpps_d2.checkpoint import (
+    INPUT_FORMATS,
     RESNET_ARCHS,
     SHUFFLENET_ARCHS,
     IncompatibleWeightsError,
@@ -51,6 +59,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=ARCHS + ["shufflenet_v1"],
         default=None,
         help="torchvision architecture name (default: read from the weights)",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="RGB",
+        help="INPUT.FORMAT of the config that will load OUT (default RGB, the shipped configs)",
+    )
+    p.add_argument(
+        "--weights-format",
+        choices=INPUT_FORMATS,
+        default="RGB",
+        help="channel order IN was trained on (default RGB: torchvision, MMDet pytorch-style, "
+        "psvis; BGR: MMDet caffe-style)",
     )
     p.add_argument("input", metavar="IN", help="the external weights (.pth)")
     p.add_argument("output", metavar="OUT", nargs="?", help="the detectron2 checkpoint to write")
@@ -89,20 +110,28 @@ def main(argv=None) -> str:
             e.missing,
             e.unexpected,
         ) from None
+    fmt = args.input_format
     if arch in RESNET_ARCHS:
-        model = torchvision_resnet_to_d2(sd, RESNET_ARCHS[arch][0])
+        model = torchvision_resnet_to_d2(sd, RESNET_ARCHS[arch][0], fmt, args.weights_format)
     else:
-        model = torchvision_shufflenet_to_d2(sd)
+        model = torchvision_shufflenet_to_d2(sd, fmt, args.weights_format)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    checkpoint = {"model": model, "__author__": args.src, "matching_heuristics": False}
+    checkpoint = {
+        "model": model,
+        "__author__": args.src,
+        "matching_heuristics": False,
+        "input_format": fmt,
+    }
     torch.save(checkpoint, args.output)
-    print(f"{arch} ({args.src}): {len(model)} tensors -> {args.output}")
-    print("Build the model with these overrides (and MODEL.WEIGHTS):")
-    print("  " + shlex.join(config_overrides(arch)))
+    permuted = " (conv1 input channels reversed)" if fmt != args.weights_format else ""
+    print(f"{arch} ({args.src}, {args.weights_format}): {len(model)} tensors -> {args.output}")
+    print(f"for INPUT.FORMAT {fmt}{permuted}. Build the model with these overrides (and WEIGHTS):")
+    print("  " + shlex.join(config_overrides(arch, fmt)))
     if args.src == "mmdet" and arch in RESNET_ARCHS:
         print(
             "MMDet caffe-style ResNets (style='caffe') put the stride in the 1x1 conv and take BGR "
-            "0-255 input: for those use MODEL.RESNETS.STRIDE_IN_1X1 True and PIXEL_STD [1, 1, 1]."
+            "0-255 input: for those use --weights-format BGR, MODEL.RESNETS.STRIDE_IN_1X1 True and "
+            "MODEL.PIXEL_STD [1, 1, 1]."
         )
     return args.output
 

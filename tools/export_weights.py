@@ -16,6 +16,13 @@ torchvision key names, a plain state dict for torchvision-based codebases (SeqNe
 
 The architecture is read from the checkpoint's keys and, with ``--config-file``, checked
 against the config. Both outputs hold only tensors and plain types (``weights_only=True`` loads).
+
+Channel order: the ``--backbone`` file always takes RGB images normalised the torchvision way,
+whatever the model read. The model's ``INPUT.FORMAT`` comes from the checkpoint's
+``"input_format"`` record when it has one, else from ``--config-file``, else from
+``--input-format``, else it is taken to be RGB (every shipped config); sources that disagree are an
+error. A BGR model gets conv1's input channels reversed back. ``--whole`` keeps the weights as they
+are and records the format when it is known.
 """
 
 import argparse
@@ -26,6 +33,7 @@ import sys
 import torch
 
 from hpps_d2.checkpoint import (
+    INPUT_FORMATS,
     IncompatibleWeightsError,
     d2_to_torchvision,
     load_checkpoint,
@@ -46,6 +54,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--backbone", default=None, help="write the torchvision-named backbone here")
     p.add_argument("--config-file", default=None, help="the config that built the checkpoint")
     p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default=None,
+        help="INPUT.FORMAT the checkpoint was trained with (default: from the checkpoint or "
+        "--config-file, else RGB)",
+    )
+    p.add_argument(
         "--allow-pickle",
         action="store_true",
         help="load the checkpoint with weights_only=False (only for files you trust)",
@@ -56,14 +71,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _arch_of_config(path: str) -> str:
+def _load_config(path: str):
     from detectron2.config import get_cfg
 
     from hpps_d2.config import add_hpps_config
+    from hpps_d2.data.image_io import check_pixel_statistics
 
     cfg = add_hpps_config(get_cfg())
     cfg.merge_from_file(path)
-    return torchvision_arch_of_config(cfg)
+    check_pixel_statistics(cfg.INPUT.FORMAT, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, path)
+    return cfg
+
+
+def _input_format(checkpoint: dict, cfg, args) -> tuple:
+    """(the model's INPUT.FORMAT, whether a source named it) from the checkpoint's record,
+    ``--config-file`` and ``--input-format``; disagreeing sources raise ValueError."""
+    sources = {
+        f"{args.checkpoint} (its 'input_format')": checkpoint.get("input_format"),
+        f"{args.config_file} (INPUT.FORMAT)": cfg.INPUT.FORMAT if cfg is not None else None,
+        "--input-format": args.input_format,
+    }
+    given = {k: v for k, v in sources.items() if v is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(
+            "the checkpoint's input format is ambiguous: "
+            + ", ".join(f"{k} says {v}" for k, v in given.items())
+        )
+    return (next(iter(given.values())), True) if given else ("RGB", False)
 
 
 def _save(obj, path: str) -> None:
@@ -74,17 +108,25 @@ def _save(obj, path: str) -> None:
 def main(argv=None) -> dict:
     """Export; returns {"whole": path, "backbone": path} of what was written."""
     args = parse_args(argv)
-    sd = unwrap_state_dict(load_checkpoint(args.checkpoint, args.allow_pickle))
+    checkpoint = load_checkpoint(args.checkpoint, args.allow_pickle)
+    sd = unwrap_state_dict(checkpoint)
+    cfg = _load_config(args.config_file) if args.config_file else None
+    fmt, known = _input_format(checkpoint, cfg, args)
     written = {}
     if args.whole:
         whole = whole_model_for_finetuning(sd)
-        _save({"model": whole, "__author__": "hpps_d2", "matching_heuristics": False}, args.whole)
+        out = {"model": whole, "__author__": "hpps_d2", "matching_heuristics": False}
+        if known:
+            out["input_format"] = fmt
+        _save(out, args.whole)
         print(f"whole model: {len(whole)} of {len(sd)} tensors -> {args.whole}")
         written["whole"] = args.whole
     if args.backbone:
-        arch, backbone = d2_to_torchvision(sd)
-        if args.config_file:
-            expected = _arch_of_config(args.config_file)
+        arch, backbone = d2_to_torchvision(sd, fmt)
+        how = "" if known else " (assumed: no record, --config-file or --input-format)"
+        print(f"model input format {fmt}{how}; the backbone file takes RGB")
+        if cfg is not None:
+            expected = torchvision_arch_of_config(cfg)
             if expected != arch:
                 raise IncompatibleWeightsError(
                     f"{args.config_file} builds {expected}, but the checkpoint holds {arch}"

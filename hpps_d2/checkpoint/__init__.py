@@ -1,6 +1,7 @@
 """Weight conversion: external backbones in, pre-trained weights out (see :mod:`.convert`)."""
 
 from .convert import (
+    INPUT_FORMATS,
     RESNET_ARCHS,
     SHUFFLENET_ARCHS,
     IncompatibleWeightsError,
@@ -12,6 +13,8 @@ from .convert import (
     external_backbone,
     infer_torchvision_arch,
     load_checkpoint,
+    pixel_config,
+    reorder_input_channels,
     torchvision_arch_of_config,
     torchvision_resnet_to_d2,
     torchvision_shufflenet_to_d2,
@@ -20,6 +23,7 @@ from .convert import (
 )
 
 __all__ = [
+    "INPUT_FORMATS",
     "RESNET_ARCHS",
     "SHUFFLENET_ARCHS",
     "IncompatibleWeightsError",
@@ -31,6 +35,8 @@ __all__ = [
     "external_backbone",
     "infer_torchvision_arch",
     "load_checkpoint",
+    "pixel_config",
+    "reorder_input_channels",
     "torchvision_arch_of_config",
     "torchvision_resnet_to_d2",
     "torchvision_shufflenet_to_d2",

@@ -12,6 +12,15 @@ Facts the mappings rest on:
   stride in the 3x3 conv, so models must use ``MODEL.RESNETS.STRIDE_IN_1X1 = False``.
 * ShuffleNetV2 is torchvision's own modules: ``conv1`` is ``backbone.stem.0``, ``stage2/3`` are
   ``backbone.stage2/3``, ``stage4`` and ``conv5`` are ``roi_heads.trunk.stage4/conv5``.
+* Channel order: torchvision's ImageNet weights are trained on RGB images
+  (pytorch/vision references/classification/presets.py L11-12), and so are MMDet pytorch-style
+  ResNets (mmdetection configs/_base_/models/faster-rcnn_r50_fpn.py L4-9: ``bgr_to_rgb=True``,
+  ``torchvision://resnet50``) and, by the same default, the psvis ones. The shipped configs read RGB
+  (detectron2 tools/convert-torchvision-to-d2.py L18-26), so the weights are copied unchanged. For
+  a model that reads BGR, ``input_format="BGR"`` reverses the input channels of the first conv,
+  which makes the model compute on BGR images exactly what the source computes on RGB ones (the
+  stem is frozen by ``FREEZE_AT``, so training would never undo a wrong order). The way back to
+  torchvision undoes it, so exported backbones always take RGB.
 
 Every function checks the whole key set against the architecture and raises
 :class:`IncompatibleWeightsError`, listing the missing and unexpected keys, instead of converting
@@ -25,6 +34,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 __all__ = [
+    "INPUT_FORMATS",
     "RESNET_ARCHS",
     "SHUFFLENET_ARCHS",
     "IncompatibleWeightsError",
@@ -36,6 +46,8 @@ __all__ = [
     "external_backbone",
     "infer_torchvision_arch",
     "load_checkpoint",
+    "pixel_config",
+    "reorder_input_channels",
     "torchvision_arch_of_config",
     "torchvision_resnet_to_d2",
     "torchvision_shufflenet_to_d2",
@@ -87,6 +99,10 @@ _SHUFFLENET_PREFIXES = {
 _RESNET_D2_PREFIXES = ("backbone.stem.conv1.", "backbone.res", "roi_heads.trunk.")
 _NORM_PARAMS = ("weight", "bias", "running_mean", "running_var")
 _COUNTER = "num_batches_tracked"
+#: Channel orders a converted model may read (``cfg.INPUT.FORMAT``); torchvision's is "RGB".
+INPUT_FORMATS = ("RGB", "BGR")
+#: The first conv (the only layer that sees the image channels) in this project's layout.
+_RESNET_CONV1, _SHUFFLENET_CONV1 = "backbone.stem.conv1.weight", "backbone.stem.0.0.weight"
 #: Top-level modules of the person-search model kept for fine-tuning.
 FINETUNE_MODULES = ("backbone", "proposal_generator", "roi_heads")
 #: Top-level module-name prefixes of pre-training-only modules (SimSiam predictor, IAMs).
@@ -180,6 +196,42 @@ def external_backbone(checkpoint: Mapping) -> StateDict:
     return out
 
 
+def _check_format(name: str, value: str) -> str:
+    if value not in INPUT_FORMATS:
+        raise ValueError(f"{name} must be one of {INPUT_FORMATS}, got {value!r}")
+    return value
+
+
+def reorder_input_channels(
+    state_dict: Mapping, key: str, source_format: str, target_format: str
+) -> StateDict:
+    """``state_dict`` with the (C_out, 3, k, k) conv weight ``key`` made to read ``target_format``
+    images the way it read ``source_format`` ones: its input channels reversed when the two
+    differ (RGB <-> BGR), else unchanged. Other tensors are shared, not copied."""
+    _check_format("source format", source_format)
+    _check_format("target format", target_format)
+    out = dict(state_dict)
+    if source_format != target_format:
+        w = out[key]
+        if w.dim() != 4 or w.shape[1] != 3:
+            raise IncompatibleWeightsError(
+                f"{key} has shape {tuple(w.shape)}: not a conv over 3 image channels"
+            )
+        out[key] = w.flip(1).contiguous()
+    return out
+
+
+def pixel_config(input_format: str = "RGB") -> list[str]:
+    """``cfg.merge_from_list`` overrides for torchvision-trained weights read in ``input_format``:
+    ``INPUT.FORMAT`` and torchvision's ImageNet mean/std (0-255) in that channel order."""
+    from ..data.image_io import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+
+    step = 1 if _check_format("input_format", input_format) == "RGB" else -1
+    mean, std = list(IMAGENET_MEAN_RGB[::step]), list(IMAGENET_STD_RGB[::step])
+    pairs = [("INPUT.FORMAT", input_format), ("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)]
+    return [json.dumps(x) if isinstance(x, list) else x for pair in pairs for x in pair]
+
+
 def _resnet_modules(depth: int) -> list[tuple[str, str, str]]:
     """(torchvision module, this project's module, "conv" or "norm") for every ResNet layer."""
     if depth not in RESNET_BLOCKS:
@@ -253,13 +305,19 @@ def _rename(
     return out
 
 
-def torchvision_resnet_to_d2(state_dict: Mapping, depth: int) -> StateDict:
+def torchvision_resnet_to_d2(
+    state_dict: Mapping, depth: int, input_format: str = "RGB", weights_format: str = "RGB"
+) -> StateDict:
     """torchvision/MMDet/psvis ResNet weights -> this project's backbone (res2-4) and res5 trunk.
 
     Args:
         state_dict: a torchvision ResNet state dict (``fc`` is dropped), or an MMDet/psvis
             checkpoint ``{"state_dict": ...}`` whose keys may carry a ``backbone.`` prefix.
         depth: 18, 34, 50, 101 or 152 (ResNeXt / wide ResNets have the depth's key names).
+        input_format: ``INPUT.FORMAT`` of the model that will load the result.
+        weights_format: the channel order the weights were trained on: "RGB" for torchvision,
+            MMDet pytorch-style and psvis ResNets, "BGR" for MMDet caffe-style ones. conv1's input
+            channels are reversed when the two differ.
 
     Returns:
         dict[str, Tensor]: ``backbone.stem.conv1.*``, ``backbone.res{2,3,4}.*`` and
@@ -270,8 +328,9 @@ def torchvision_resnet_to_d2(state_dict: Mapping, depth: int) -> StateDict:
     if any(k.startswith(("stem.", "res2.", "res4.")) for k in sd):
         what += "; it looks like a detectron2 backbone already"
     modules = _resnet_modules(depth)
+    _check_format("input_format", input_format)
     try:
-        return _rename(sd, modules, True, what, ignore=("fc.",))
+        out = _rename(sd, modules, True, what, ignore=("fc.",))
     except IncompatibleWeightsError as e:
         try:
             guess = infer_torchvision_arch(sd)
@@ -280,21 +339,25 @@ def torchvision_resnet_to_d2(state_dict: Mapping, depth: int) -> StateDict:
         if guess in SHUFFLENET_ARCHS or RESNET_ARCHS[guess][0] != depth:
             what += f"; they look like {guess}"
         raise IncompatibleWeightsError(what, e.missing, e.unexpected) from None
+    return reorder_input_channels(out, _RESNET_CONV1, weights_format, input_format)
 
 
-def d2_to_torchvision_resnet(model_state_dict: Mapping) -> StateDict:
+def d2_to_torchvision_resnet(model_state_dict: Mapping, input_format: str = "RGB") -> StateDict:
     """This project's ResNet backbone + res5 trunk -> torchvision ResNet names (the inverse of
     :func:`torchvision_resnet_to_d2`). The depth is read from the keys.
 
     Args:
         model_state_dict: the state dict of a whole model (or ``{"model": ...}``); keys outside
             ``backbone.`` and ``roi_heads.trunk.`` are ignored.
+        input_format: ``INPUT.FORMAT`` the model was trained with; BGR models get conv1's input
+            channels reversed, so that the result always takes RGB, as torchvision's models do.
 
     Returns:
         dict[str, Tensor]: loadable into ``torchvision.models.resnet<depth>()`` with only ``fc``
         missing (norm counters included).
     """
     sd = unwrap_state_dict(model_state_dict)
+    _check_format("input_format", input_format)
     sd = {k: v for k, v in sd.items() if k.startswith(("backbone.", "roi_heads.trunk."))}
     counts = []
     for prefix in ("backbone.res2.", "backbone.res3.", "backbone.res4.", "roi_heads.trunk."):
@@ -312,15 +375,20 @@ def d2_to_torchvision_resnet(model_state_dict: Mapping) -> StateDict:
             f"blocks match no depth in {sorted(RESNET_BLOCKS)}",
             unexpected=[k for k in sd if not k.startswith(_RESNET_D2_PREFIXES)],
         )
-    return _rename(sd, _resnet_modules(depth), False, f"Not a ResNet-{depth} person-search model")
+    tv = _rename(sd, _resnet_modules(depth), False, f"Not a ResNet-{depth} person-search model")
+    return reorder_input_channels(tv, "conv1.weight", input_format, "RGB")
 
 
-def torchvision_shufflenet_to_d2(state_dict: Mapping) -> StateDict:
+def torchvision_shufflenet_to_d2(
+    state_dict: Mapping, input_format: str = "RGB", weights_format: str = "RGB"
+) -> StateDict:
     """torchvision ShuffleNetV2 weights (any width) -> this project's backbone and trunk.
 
     Args:
         state_dict: a torchvision ShuffleNetV2 state dict (``fc`` is dropped), or a checkpoint
             ``{"state_dict": ...}`` whose keys may carry a ``backbone.`` prefix.
+        input_format, weights_format: as for :func:`torchvision_resnet_to_d2`; the first conv is
+            ``conv1.0``.
 
     Returns:
         dict[str, Tensor]: ``backbone.stem.0.*``, ``backbone.stage{2,3}.*``,
@@ -330,16 +398,21 @@ def torchvision_shufflenet_to_d2(state_dict: Mapping) -> StateDict:
     what = "Not a torchvision ShuffleNetV2 state dict (key names differ)"
     if any("g_conv_1x1" in k for k in sd):  # MMClassification ShuffleNetV1 unit names
         what += "; ShuffleNetV1 weights (psvis) do not fit this project's ShuffleNetV2"
-    return _rename(sd, _shufflenet_modules(), True, what, ignore=("fc.",))
+    _check_format("input_format", input_format)
+    out = _rename(sd, _shufflenet_modules(), True, what, ignore=("fc.",))
+    return reorder_input_channels(out, _SHUFFLENET_CONV1, weights_format, input_format)
 
 
-def d2_to_torchvision_shufflenet(model_state_dict: Mapping) -> StateDict:
+def d2_to_torchvision_shufflenet(
+    model_state_dict: Mapping, input_format: str = "RGB"
+) -> StateDict:
     """This project's ShuffleNetV2 backbone + trunk -> torchvision names (the inverse of
     :func:`torchvision_shufflenet_to_d2`).
 
     Args:
         model_state_dict: the state dict of a whole model (or ``{"model": ...}``); keys outside
             ``backbone.`` and ``roi_heads.trunk.`` are ignored.
+        input_format: as for :func:`d2_to_torchvision_resnet` (the result always takes RGB).
 
     Returns:
         dict[str, Tensor]: loadable into ``torchvision.models.shufflenet_v2_x<width>()`` with only
@@ -347,11 +420,16 @@ def d2_to_torchvision_shufflenet(model_state_dict: Mapping) -> StateDict:
     """
     sd = unwrap_state_dict(model_state_dict)
     sd = {k: v for k, v in sd.items() if k.startswith(("backbone.", "roi_heads.trunk."))}
-    return _rename(sd, _shufflenet_modules(), False, "Not a ShuffleNetV2 person-search model")
+    _check_format("input_format", input_format)
+    tv = _rename(sd, _shufflenet_modules(), False, "Not a ShuffleNetV2 person-search model")
+    return reorder_input_channels(tv, "conv1.0.weight", input_format, "RGB")
 
 
-def d2_to_torchvision(model_state_dict: Mapping) -> tuple[str, StateDict]:
-    """Export the backbone of a ResNet or ShuffleNetV2 model, chosen from its keys.
+def d2_to_torchvision(
+    model_state_dict: Mapping, input_format: str = "RGB"
+) -> tuple[str, StateDict]:
+    """Export the backbone of a ResNet or ShuffleNetV2 model, chosen from its keys, for RGB input
+    (``input_format``: the model's ``INPUT.FORMAT``; see :func:`d2_to_torchvision_resnet`).
 
     Returns:
         (str, dict[str, Tensor]): the torchvision architecture name (see
@@ -359,9 +437,9 @@ def d2_to_torchvision(model_state_dict: Mapping) -> tuple[str, StateDict]:
     """
     sd = unwrap_state_dict(model_state_dict)
     if any(k.startswith("backbone.stage2.") for k in sd):
-        tv = d2_to_torchvision_shufflenet(sd)
+        tv = d2_to_torchvision_shufflenet(sd, input_format)
     elif any(k.startswith("backbone.res2.") for k in sd):
-        tv = d2_to_torchvision_resnet(sd)
+        tv = d2_to_torchvision_resnet(sd, input_format)
     else:
         backbone = sorted({".".join(k.split(".")[:2]) for k in sd if k.startswith("backbone.")})
         raise IncompatibleWeightsError(
@@ -432,9 +510,11 @@ def check_shapes(
         )
 
 
-def config_overrides(arch: str) -> list[str]:
+def config_overrides(arch: str, input_format: str = "RGB") -> list[str]:
     """``cfg.merge_from_list`` overrides that build this project's model for ``arch`` (a key of
-    :data:`RESNET_ARCHS` or :data:`SHUFFLENET_ARCHS`) so that converted weights fit it."""
+    :data:`RESNET_ARCHS` or :data:`SHUFFLENET_ARCHS`) so that weights converted for
+    ``input_format`` fit it, channel order and ImageNet normalisation included
+    (:func:`pixel_config`)."""
     if arch in RESNET_ARCHS:
         depth, groups, width = RESNET_ARCHS[arch]
         feature = "res4"
@@ -461,7 +541,8 @@ def config_overrides(arch: str) -> list[str]:
         raise ValueError(f"Unknown arch {arch!r}; known: {known}")
     pairs += [("MODEL.RPN.IN_FEATURES", [feature]), ("MODEL.ROI_HEADS.IN_FEATURES", [feature])]
     # lists as JSON ('["res4"]'): what yacs parses, and quotes cleanly for a shell
-    return [json.dumps(x) if isinstance(x, list) else str(x) for pair in pairs for x in pair]
+    out = [json.dumps(x) if isinstance(x, list) else str(x) for pair in pairs for x in pair]
+    return out + pixel_config(input_format)
 
 
 def torchvision_arch_of_config(cfg) -> str:

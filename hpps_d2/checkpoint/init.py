@@ -12,15 +12,22 @@ same ``MODEL.WEIGHTS``:
 
 External backbone weights converted by ``tools/convert_weights.py`` hold only backbone keys, so
 both modes load them the same way.
+
+Channel order: a checkpoint that records the ``"input_format"`` its first conv reads (the
+converter's and the exporter's files do) is refused by a model of the other ``INPUT.FORMAT``, and a
+model whose ``pixel_mean`` / ``pixel_std`` are ImageNet's in the other channel order is refused
+too (:func:`hpps_d2.data.image_io.check_pixel_statistics`): both would silently feed the frozen
+stem colours it was not trained on.
 """
 import logging
 from typing import Dict
 
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..data.image_io import check_pixel_statistics
 from .convert import OIM_PREFIX, PRETRAIN_ONLY_PREFIXES
 
-__all__ = ["INIT_MODES", "select_init_keys", "load_init_weights"]
+__all__ = ["INIT_MODES", "check_input_format", "select_init_keys", "load_init_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,33 @@ def select_init_keys(state_dict: Dict, mode: str) -> Dict:
     return out
 
 
+def check_input_format(model, checkpoint: Dict, path: str) -> None:
+    """
+    Raise ValueError when ``checkpoint`` (loaded from ``path``) records an ``"input_format"``
+    other than the model's ``input_format`` (``cfg.INPUT.FORMAT`` of detectron2's meta
+    architectures), or when the model's pixel statistics are ImageNet's in the other order.
+    Models without these attributes are not checked.
+    """
+    model_format = getattr(model, "input_format", None)
+    if model_format is None:
+        return
+    if hasattr(model, "pixel_mean") and hasattr(model, "pixel_std"):
+        check_pixel_statistics(
+            model_format,
+            model.pixel_mean.detach().cpu().flatten().tolist(),
+            model.pixel_std.detach().cpu().flatten().tolist(),
+            where="the model",
+        )
+    weights_format = checkpoint.get("input_format")
+    if weights_format is not None and weights_format != model_format:
+        raise ValueError(
+            f"{path} holds weights for {weights_format} input, but the model reads INPUT.FORMAT "
+            f"{model_format!r}: convert the source weights again with tools/convert_weights.py "
+            f"--input-format {model_format}, or set INPUT.FORMAT {weights_format!r} with "
+            f"MODEL.PIXEL_MEAN/PIXEL_STD in that order"
+        )
+
+
 def load_init_weights(checkpointer: DetectionCheckpointer, path: str, mode: str) -> Dict:
     """
     Load ``path`` into ``checkpointer.model`` following ``mode`` (model weights only).
@@ -50,6 +84,7 @@ def load_init_weights(checkpointer: DetectionCheckpointer, path: str, mode: str)
         dict with ``loaded`` (number of tensors loaded) and ``skipped`` (keys left out by the mode).
     """
     checkpoint = checkpointer._load_file(checkpointer.path_manager.get_local_path(path))
+    check_input_format(checkpointer.model, checkpoint, path)
     model_sd = checkpoint["model"] if "model" in checkpoint else checkpoint
     kept = select_init_keys(model_sd, mode)
     skipped = sorted(set(model_sd) - set(kept))

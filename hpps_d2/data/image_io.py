@@ -30,14 +30,67 @@ from PIL import UnidentifiedImageError
 
 from .datasets.common import ImageReadError
 
-__all__ = ["read_image", "open_lmdb", "SUPPORTED_FORMATS"]
+__all__ = [
+    "IMAGENET_MEAN_RGB",
+    "IMAGENET_STD_RGB",
+    "SUPPORTED_FORMATS",
+    "check_pixel_statistics",
+    "open_lmdb",
+    "read_image",
+]
 
 #: Channel orders :func:`read_image` returns (detectron2's ``INPUT.FORMAT`` values).
 SUPPORTED_FORMATS = ("BGR", "RGB")
+#: torchvision's ImageNet normalisation, on the 0-255 scale, RGB order: its models are trained on
+#: ``Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))`` of ``x / 255`` RGB images
+#: (pytorch/vision references/classification/presets.py L11-12; detectron2
+#: tools/convert-torchvision-to-d2.py L18-26 gives these 0-255 values with ``FORMAT: "RGB"``).
+IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
+IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
 
 # (pid, kind, path) -> lmdb.Environment or h5py.File. HDF5 entries of other pids (a forked
 # parent's) stay referenced and are never used by this process.
 _HANDLES: Dict[Tuple[int, str, str], object] = {}
+
+
+def check_pixel_statistics(input_format: str, pixel_mean, pixel_std, where: str = "config") -> None:
+    """
+    Refuse ImageNet's pixel statistics written in the channel order opposite to ``input_format``.
+
+    ``MODEL.PIXEL_MEAN`` / ``MODEL.PIXEL_STD`` are applied channel by channel to images in
+    ``INPUT.FORMAT`` order, so with RGB images they must be given R, G, B. ImageNet's values (see
+    :data:`IMAGENET_MEAN_RGB`) are the ones recognisable in the wrong order; other statistics (a
+    caffe-style std of 1, a dataset's own mean) cannot be checked and pass.
+
+    Args:
+        input_format: ``cfg.INPUT.FORMAT``.
+        pixel_mean, pixel_std: 3 values each (``cfg.MODEL.PIXEL_*`` or a model's buffers).
+        where: named in the error (the config file, the checkpoint, the caller).
+
+    Raises:
+        ValueError: unknown ``input_format``, or ImageNet's mean or std in the other order.
+    """
+    if input_format not in SUPPORTED_FORMATS:
+        raise ValueError(
+            f"{where}: INPUT.FORMAT must be one of {SUPPORTED_FORMATS}, got {input_format!r}"
+        )
+    other = "BGR" if input_format == "RGB" else "RGB"
+    for key, values, rgb in (
+        ("MODEL.PIXEL_MEAN", pixel_mean, IMAGENET_MEAN_RGB),
+        ("MODEL.PIXEL_STD", pixel_std, IMAGENET_STD_RGB),
+    ):
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.shape != (3,):
+            continue
+        right = list(rgb if input_format == "RGB" else rgb[::-1])
+        reversed_ = np.allclose(values, right[::-1], atol=0.05)
+        if reversed_ and not np.allclose(values, right, atol=0.05):
+            shown = [round(float(v), 3) for v in values]
+            raise ValueError(
+                f"{where}: {key} {shown} is ImageNet's in {other} order, but INPUT.FORMAT is "
+                f"{input_format!r}: use {key} {right} (or INPUT.FORMAT {other!r} with these "
+                f"values and weights converted for {other} input)"
+            )
 
 
 def _handle(kind: str, path: str):

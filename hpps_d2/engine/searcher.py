@@ -15,6 +15,7 @@ from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
 from ..checkpoint.init import load_init_weights
+from ..data.image_io import check_pixel_statistics
 
 __all__ = ["Match", "PersonSearcher", "list_gallery_images"]
 
@@ -45,9 +46,12 @@ class PersonSearcher:
     """
     Args:
         cfg: a frozen config; ``MODEL.WEIGHTS`` is loaded (whole model, OIM tables left out).
+            Images given to the methods are (H, W, 3) uint8 in ``cfg.INPUT.FORMAT`` (read them
+            with :func:`hpps_d2.data.image_io.read_image` and that format).
     """
 
     def __init__(self, cfg):
+        check_pixel_statistics(cfg.INPUT.FORMAT, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD)
         cfg = cfg.clone()
         cfg.defrost()
         cfg.MODEL.OIM.NUM_IDENTITIES = 0  # no lookup table at inference

@@ -24,7 +24,7 @@ from detectron2.config import configurable
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 from detectron2.data import transforms as T
 
-from ..data.image_io import read_image
+from ..data.image_io import check_pixel_statistics, read_image
 
 __all__ = [
     "GALLERY_INDEX",
@@ -55,7 +55,8 @@ def _is_crop(record: dict) -> bool:
 
 class PersonSearchTestMapper:
     """
-    Record -> model input for evaluation: the image read in ``INPUT.FORMAT`` and resized by
+    Record -> model input for evaluation: the image read in ``INPUT.FORMAT`` (RGB in every shipped
+    config; built from a config, PIXEL_MEAN/PIXEL_STD in the other order are refused) and resized by
     ``ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST)``, as a uint8 (3, H, W) tensor, with
     ``"height"``/``"width"`` (original size), ``"image_id"``, the role tags, and
     ``"query_boxes"`` (K, 4) float32 XYXY in original coordinates for inputs that carry queries:
@@ -74,6 +75,8 @@ class PersonSearchTestMapper:
 
     @classmethod
     def from_config(cls, cfg):
+        # the images are read in INPUT.FORMAT and normalised by the model channel by channel
+        check_pixel_statistics(cfg.INPUT.FORMAT, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD)
         return {
             "image_format": cfg.INPUT.FORMAT,
             "min_size": cfg.INPUT.MIN_SIZE_TEST,

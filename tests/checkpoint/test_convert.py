@@ -293,9 +293,10 @@ def test_convert_cli_writes_a_detectron2_checkpoint(tmp_path):
         tmp_path / "r18.pth",
         out,
     )
-    assert "MODEL.RESNETS.DEPTH 18" in text
+    assert "MODEL.RESNETS.DEPTH 18" in text and "INPUT.FORMAT RGB" in text
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["__author__"] == "torchvision" and ckpt["matching_heuristics"] is False
+    assert ckpt["input_format"] == "RGB"  # what the loader checks against the model's INPUT.FORMAT
     expected = torchvision_resnet_to_d2(sd, 18)
     assert set(ckpt["model"]) == set(expected)
     model = _build_for("resnet18")

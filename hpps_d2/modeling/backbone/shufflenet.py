@@ -5,6 +5,11 @@ The paper pre-trains three backbones: ResNet-50, ResNet-18 and a ShuffleNet. tor
 ShuffleNet V2, not V1 (the psvis release used V1, docs/anchors.md); we use V2. In the C4 layout of
 NAE the backbone runs up to ``stage3`` (stride 16) and ``stage4 + conv5`` become the RoI box trunk
 (:class:`~hpps_d2.modeling.roi_heads.box_trunk.ShuffleNetV2Trunk`), like res5 for ResNets.
+
+Input: (B, 3, H, W) images in ``INPUT.FORMAT``, already normalised by the meta architecture with
+``MODEL.PIXEL_MEAN/STD``. torchvision's ImageNet weights expect RGB (the shipped configs' format);
+for BGR configs ``tools/convert_weights.py --input-format BGR`` reverses ``conv1``'s input channels
+(:mod:`hpps_d2.checkpoint.convert`).
 """
 from typing import Dict
 
