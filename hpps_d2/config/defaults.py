@@ -100,21 +100,31 @@ def add_hpps_config(cfg: CN) -> CN:
     # ---------------------------------------------------------------------------------------- #
     _C.HPPS.UNIFY = CN()
     # How a re-ID crop becomes a scene: "expand_resize" (the paper's choice: crop on a canvas whose
-    # size is a random ratio of the crop's, then resized to CANVAS_SIZE) or "random_paste" (crop
-    # pasted at its own size at a random place on a CANVAS_SIZE canvas). Paper Tab. 4 compares them.
+    # height is a random ratio r of the crop's, then resized to the canvas size, so the person is
+    # 1/r of the canvas tall) or "random_paste" (crop pasted at its own size at a random place on a
+    # canvas of the canvas size). Paper Tab. 4 compares them (hpps_d2/data/canvas.py).
     _C.HPPS.UNIFY.REID_CANVAS = "expand_resize"
-    # (height, width) of the fixed-size canvas in pixels. The paper does not give it; ours: a 3:4
-    # landscape frame like the search scenes, so that a crop of expand ratio r spans 1/r of its
-    # height (persons of 120-320 px with the default ratios, the range of PRW/CUHK-SYSU persons after
-    # the test resize).
-    _C.HPPS.UNIFY.CANVAS_SIZE = (480, 640)
-    # expand_resize: range [r_min, r_max] of the ratio canvas height / crop height, drawn uniformly
-    # per sample. The canvas width follows from CANVAS_SIZE's aspect ratio (never below the crop
-    # width), so the person is not distorted. Paper silent; ours (no public hit for expand_resize,
-    # docs/anchors.md table b).
-    _C.HPPS.UNIFY.EXPAND_RATIO = (1.5, 4.0)
-    # Canvas background: "pixel_mean" (MODEL.PIXEL_MEAN, i.e. zero after normalisation) or "black".
-    # Paper silent; ours.
+    # (height, width) of the canvas in pixels; () = the model-input size: the size detectron2's
+    # ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN) gives a frame of aspect
+    # CANVAS_ASPECT, drawn per canvas (900 x 1200 for configs/pretrain.yaml, 256 x 341 at 256 px).
+    # Either way the canvas IS the model input of its views: they are not resized again and their
+    # crop keeps the person's whole box (HPPS.VIEWS), so canvas pixels are model-input pixels. The
+    # paper gives no size ("resize to a fixed size"); ours: follow the input size so that the
+    # person scale at the model input is what EXPAND_RATIO says for any INPUT.MIN_SIZE_TRAIN.
+    _C.HPPS.UNIFY.CANVAS_SIZE = ()
+    # Width / height of the canvas when CANVAS_SIZE is (). Ours: a 4:3 landscape frame like the
+    # search scenes (the aspect of the earlier fixed 480 x 640 canvas).
+    _C.HPPS.UNIFY.CANVAS_ASPECT = 4.0 / 3.0
+    # expand_resize: range [r_min, r_max] of the ratio canvas height / crop height (before the
+    # resize), drawn uniformly per sample: the person is H / r tall at the model input (H the canvas
+    # height), i.e. 120-320 px at the 900 px input of configs/pretrain.yaml and 2/15 to 16/45 of
+    # the input's shorter side at any input size (34-91 px at 256 px). The crop keeps its aspect
+    # ratio. Paper silent; ours (no public hit for expand_resize, docs/anchors.md table b): 900/320
+    # and 900/120, our estimate of the bulk of PRW/CUHK-SYSU person heights after the 900 px test
+    # resize (not measured on the real data).
+    _C.HPPS.UNIFY.EXPAND_RATIO = (2.8125, 7.5)
+    # Canvas background: "pixel_mean" (MODEL.PIXEL_MEAN, given in INPUT.FORMAT channel order, RGB in
+    # the shipped configs, i.e. zero after normalisation) or "black". Paper silent; ours.
     _C.HPPS.UNIFY.CANVAS_FILL = "pixel_mean"
 
     # ---------------------------------------------------------------------------------------- #
@@ -126,7 +136,11 @@ def add_hpps_config(cfg: CN) -> CN:
     # Random crop of each view, applied with CROP_PROB; each side keeps a fraction drawn uniformly
     # from [CROP_MIN_SIZE, 1] of the image's (h, w) (detectron2 RandomCrop "relative_range").
     # SimSiam uses RandomResizedCrop(scale 0.2-1) on object-centric images (docs/anchors.md
-    # table b); on scenes we keep most of the frame so that persons survive. Ours.
+    # table b); on scenes we keep most of the frame so that persons survive. Ours. A scene's crop
+    # is then resized to the input size (INPUT.MIN_SIZE_TRAIN); a re-ID canvas's crop is placed to
+    # keep the person's whole box and not resized (the canvas is already at input scale,
+    # HPPS.UNIFY.CANVAS_SIZE; detectron2 v0.6 detection_utils.py L534-561 constrains a crop by
+    # one instance's centre, ours by the whole box). Ours.
     _C.HPPS.VIEWS.CROP_PROB = 0.5
     _C.HPPS.VIEWS.CROP_MIN_SIZE = (0.6, 0.6)
     # A person box cut by the view's crop keeps its label only if at least this fraction of its

@@ -6,7 +6,7 @@ share their identities (``gt_pids``), so the consistency loss (Eq. 5-6) can matc
 across views by identity, and every output carries the domain label for the alignment modules.
 """
 import logging
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -16,29 +16,40 @@ from detectron2.structures import Boxes, BoxMode, Instances
 
 from .canvas import build_reid_canvas
 from .image_io import read_image
-from .transforms import ColorJitter, GaussianBlur, RandomGrayscale
+from .transforms import ColorJitter, GaussianBlur, RandomCropKeepBoxes, RandomGrayscale
 
 __all__ = ["HybridDatasetMapper", "build_view_augmentation"]
 
 logger = logging.getLogger(__name__)
 
 
-def build_view_augmentation(cfg) -> List[T.Augmentation]:
+def build_view_augmentation(cfg, canvas: bool = False) -> List[T.Augmentation]:
     """
     The augmentation of one view: random crop, resize, flip, colour jitter, grayscale, blur.
 
     Geometric sizes come from ``cfg.INPUT`` (as detectron2's DatasetMapper); the view-specific
     probabilities from ``cfg.HPPS.VIEWS``.
+
+    Args:
+        canvas: the augmentation of a re-ID canvas (ours). A canvas is built at model-input scale
+            (:mod:`.canvas`), so it is not resized again, and its crop
+            (:class:`~.transforms.RandomCropKeepBoxes`, same crop sizes) keeps the person's whole
+            box: the person keeps the height the canvas operation gave it and is never lost.
     """
     v, fmt = cfg.HPPS.VIEWS, cfg.INPUT.FORMAT
     augs: List[T.Augmentation] = []
-    if v.CROP_PROB > 0:
-        augs.append(T.RandomApply(T.RandomCrop("relative_range", tuple(v.CROP_MIN_SIZE)), v.CROP_PROB))
-    augs.append(
-        T.ResizeShortestEdge(
-            cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
+    crop_size = tuple(v.CROP_MIN_SIZE)
+    if canvas:
+        if v.CROP_PROB > 0:
+            keep_person = RandomCropKeepBoxes("relative_range", crop_size)
+            augs.append(T.RandomApply(keep_person, v.CROP_PROB))
+    else:
+        if v.CROP_PROB > 0:
+            augs.append(T.RandomApply(T.RandomCrop("relative_range", crop_size), v.CROP_PROB))
+        i = cfg.INPUT
+        augs.append(
+            T.ResizeShortestEdge(i.MIN_SIZE_TRAIN, i.MAX_SIZE_TRAIN, i.MIN_SIZE_TRAIN_SAMPLING)
         )
-    )
     if v.HFLIP_PROB > 0:
         augs.append(T.RandomFlip(prob=v.HFLIP_PROB, horizontal=True))
     if v.COLOR_JITTER_PROB > 0:
@@ -81,7 +92,9 @@ class HybridDatasetMapper:
     A person box that a view's crop leaves less than ``min_visible`` of its area becomes an ignore
     region in that view (neither person nor background). Re-ID crops (``record["crop"]``) are first
     placed on a canvas by the configured operation (expand_resize / random_paste); both views share
-    that canvas.
+    that canvas, and augment it with ``canvas_augmentations`` (no resize, a crop that keeps the
+    person: :func:`build_view_augmentation` with ``canvas=True``), so the person's height at the
+    model input is the one the canvas operation gave it.
     """
 
     @configurable
@@ -90,21 +103,37 @@ class HybridDatasetMapper:
         *,
         augmentations: List[T.Augmentation],
         reid_canvas,
+        canvas_augmentations: Optional[List[T.Augmentation]] = None,
         image_format: str = "BGR",
         num_views: int = 2,
         min_visible: float = 0.5,
     ):
+        """
+        Args:
+            augmentations: of a scene's views.
+            reid_canvas: the canvas operation of :mod:`.canvas`.
+            canvas_augmentations: of a re-ID canvas's views; ``None``: ``augmentations``.
+        """
         self.augmentations = T.AugmentationList(augmentations)
+        self.canvas_augmentations = (
+            self.augmentations
+            if canvas_augmentations is None
+            else T.AugmentationList(canvas_augmentations)
+        )
         self.reid_canvas = reid_canvas
         self.image_format = image_format
         self.num_views = num_views
         self.min_visible = min_visible
-        logger.info(f"HybridDatasetMapper: {num_views} views, augmentations {augmentations}")
+        logger.info(
+            f"HybridDatasetMapper: {num_views} views, augmentations {augmentations}, "
+            f"re-ID canvas {reid_canvas.__class__.__name__} then {canvas_augmentations}"
+        )
 
     @classmethod
     def from_config(cls, cfg):
         return {
             "augmentations": build_view_augmentation(cfg),
+            "canvas_augmentations": build_view_augmentation(cfg, canvas=True),
             "reid_canvas": build_reid_canvas(cfg),
             "image_format": cfg.INPUT.FORMAT,
             "num_views": cfg.HPPS.VIEWS.NUM,
@@ -127,7 +156,14 @@ class HybridDatasetMapper:
             annos = record["annotations"]
         return image, annos
 
-    def view(self, image: np.ndarray, boxes: np.ndarray, pids: np.ndarray, crowd: np.ndarray) -> dict:
+    def view(
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray,
+        pids: np.ndarray,
+        crowd: np.ndarray,
+        canvas: bool = False,
+    ) -> dict:
         """
         One augmented view.
 
@@ -136,9 +172,10 @@ class HybridDatasetMapper:
             boxes: (N, 4) float32 XYXY of every annotation.
             pids: (N,) int64 global identities.
             crowd: (N,) bool, True for ignore regions.
+            canvas: the image is a re-ID canvas (augmented by ``canvas_augmentations``).
         """
-        aug_input = T.AugInput(image)
-        transforms = self.augmentations(aug_input)
+        aug_input = T.AugInput(image, boxes=boxes[~crowd] if len(boxes) else None)
+        transforms = (self.canvas_augmentations if canvas else self.augmentations)(aug_input)
         img = aug_input.image
         h, w = img.shape[:2]
         if len(boxes):
@@ -173,5 +210,6 @@ class HybridDatasetMapper:
         pids = np.array([a.get("person_id", -1) for a in annos], dtype=np.int64)
         crowd = np.array([bool(a.get("iscrowd", 0)) for a in annos], dtype=bool)
         out = {k: record[k] for k in ("file_name", "image_id", "source", "task", "domain", "losses") if k in record}
-        out["views"] = [self.view(image, boxes, pids, crowd) for _ in range(self.num_views)]
+        canvas = bool(record.get("crop"))
+        out["views"] = [self.view(image, boxes, pids, crowd, canvas) for _ in range(self.num_views)]
         return out

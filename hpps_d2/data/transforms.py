@@ -1,14 +1,18 @@
 """
-Photometric augmentations for the two views (SimSiam-style), as detectron2 ``Augmentation`` s.
+Augmentations of the two views, as detectron2 ``Augmentation`` s.
 
-They change pixel values only, so boxes pass through untouched (``ColorTransform``). Each takes the
-image channel order (``"BGR"`` or ``"RGB"``) because grayscale weights depend on it.
+* Photometric (SimSiam-style): :class:`ColorJitter`, :class:`RandomGrayscale`,
+  :class:`GaussianBlur`. They change pixel values only, so boxes pass through untouched
+  (``ColorTransform``). Each takes the image channel order (``"BGR"`` or ``"RGB"``) because
+  grayscale weights depend on it.
+* Geometric: :class:`RandomCropKeepBoxes`, a crop that never cuts the given boxes (used on re-ID
+  canvases, whose only person must survive the view).
 """
 import cv2
 import numpy as np
 from detectron2.data import transforms as T
 
-__all__ = ["ColorJitter", "RandomGrayscale", "GaussianBlur"]
+__all__ = ["ColorJitter", "RandomGrayscale", "GaussianBlur", "RandomCropKeepBoxes"]
 
 # ITU-R 601 luma weights, in RGB order.
 _LUMA_RGB = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -132,3 +136,44 @@ class GaussianBlur(T.Augmentation):
             return T.NoOpTransform()
         s = float(np.random.uniform(*self.sigma))
         return T.ColorTransform(lambda img: cv2.GaussianBlur(img, (0, 0), s))
+
+
+class RandomCropKeepBoxes(T.Augmentation):
+    """
+    A random crop whose window contains every given box whole; no resize.
+
+    The window size is drawn as detectron2's ``RandomCrop(crop_type, crop_size)`` draws it
+    (detectron2 v0.6 data/transforms/augmentation_impl.py L354-413), grown where needed to the
+    union of the boxes (clamped to the image), and its position is drawn uniformly among the
+    integer positions that keep that union inside. detectron2 constrains a crop by one instance
+    too, but only keeps that instance's centre (``gen_crop_transform_with_instance``, v0.6
+    data/detection_utils.py L534-561); keeping the whole box is ours, so that a re-ID canvas's
+    only person is never cut (it would turn into an ignore region and leave the view empty).
+
+    Reads ``boxes`` (N, 4) float XYXY from the ``AugInput`` (``None`` or N = 0: a plain
+    ``RandomCrop``).
+    """
+
+    def __init__(self, crop_type: str, crop_size):
+        super().__init__()
+        self.crop = T.RandomCrop(crop_type, crop_size)
+
+    def get_transform(self, image, boxes):
+        h, w = image.shape[:2]
+        ch, cw = self.crop.get_crop_size((h, w))
+        if boxes is None or len(boxes) == 0:
+            x0, y0 = np.random.randint(w - cw + 1), np.random.randint(h - ch + 1)
+            return T.CropTransform(x0, y0, cw, ch)
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        # the union of the boxes, in whole pixels inside the image
+        ux1 = int(np.clip(np.floor(b[:, 0].min()), 0, w))
+        uy1 = int(np.clip(np.floor(b[:, 1].min()), 0, h))
+        ux2 = int(np.clip(np.ceil(b[:, 2].max()), 0, w))
+        uy2 = int(np.clip(np.ceil(b[:, 3].max()), 0, h))
+        ch, cw = min(h, max(ch, uy2 - uy1)), min(w, max(cw, ux2 - ux1))
+        y0 = np.random.randint(max(0, uy2 - ch), min(uy1, h - ch) + 1)
+        x0 = np.random.randint(max(0, ux2 - cw), min(ux1, w - cw) + 1)
+        return T.CropTransform(x0, y0, cw, ch)
+
+    def __repr__(self) -> str:
+        return f"RandomCropKeepBoxes({self.crop.crop_type}, {tuple(self.crop.crop_size)})"

@@ -3,7 +3,13 @@ import pytest
 from detectron2.config import get_cfg
 
 from hpps_d2.config import add_hpps_config
-from hpps_d2.data.canvas import ExpandResize, RandomPaste, build_reid_canvas
+from hpps_d2.data.canvas import (
+    ExpandResize,
+    InputCanvasSize,
+    RandomPaste,
+    build_canvas_size,
+    build_reid_canvas,
+)
 
 
 def _crop(h=64, w=32):
@@ -70,3 +76,33 @@ def test_bad_arguments():
         ExpandResize((10, 10), (0.5, 2.0), (0, 0, 0))
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         RandomPaste((10, 10), (0, 0, 0))(np.zeros((5, 5), np.uint8))
+
+
+def test_canvas_is_the_model_input_size_by_default():
+    """ResizeShortestEdge of a 4:3 frame, by hand: short side 900 -> 900 x 1200 (<= 1500);
+    256 -> 256 x 341.33 -> 341; a 1000 cap on the long side -> 1000 x 750."""
+    cfg = add_hpps_config(get_cfg())
+    assert tuple(cfg.HPPS.UNIFY.CANVAS_SIZE) == ()
+    cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN = (900,), 1500
+    assert build_canvas_size(cfg)() == (900, 1200)
+    assert InputCanvasSize((256,), 448, "choice", 4 / 3)() == (256, 341)
+    assert InputCanvasSize((900,), 1000, "choice", 4 / 3)() == (750, 1000)
+    np.random.seed(0)
+    drawn = {InputCanvasSize((600, 900), 1500, "choice", 4 / 3)() for _ in range(50)}
+    assert drawn == {(600, 800), (900, 1200)}
+    cfg.HPPS.UNIFY.CANVAS_SIZE = (120, 160)
+    assert build_canvas_size(cfg) == (120, 160)
+    cfg.HPPS.UNIFY.CANVAS_SIZE = (120,)
+    with pytest.raises(ValueError, match=r"CANVAS_SIZE must be \(\) or \(height, width\)"):
+        build_canvas_size(cfg)
+    with pytest.raises(ValueError, match="CANVAS_ASPECT must be > 0"):
+        InputCanvasSize((900,), 1500, "choice", 0.0)
+
+
+def test_expand_resize_person_is_canvas_height_over_r():
+    """r fixed at 7.5 on a 900 x 1200 canvas: a 128x64 crop becomes 120 x 60 (900 / 7.5 = 120);
+    r = 2.8125: 320 x 160."""
+    np.random.seed(0)
+    for r, (ph, pw) in ((7.5, (120, 60)), (2.8125, (320, 160))):
+        canvas, (x1, y1, x2, y2) = ExpandResize((900, 1200), (r, r), (0, 0, 0))(_crop(128, 64))
+        assert canvas.shape == (900, 1200, 3) and (y2 - y1, x2 - x1) == (ph, pw)

@@ -99,6 +99,7 @@ def test_reid_crop_goes_on_a_canvas(tmp_path):
     crop = write_image(str(tmp_path / "crop.jpg"), 64, 32)
     cfg = _cfg(CROP_PROB=0.0, HFLIP_PROB=0.0)
     cfg.HPPS.UNIFY.CANVAS_SIZE = (120, 160)
+    cfg.HPPS.UNIFY.EXPAND_RATIO = (1.5, 4.0)
     cfg.INPUT.MIN_SIZE_TRAIN = (120,)
     rec = {"file_name": crop, "image_id": "c", "person_id": 42, "crop": True, "source": "reid", "task": "reid", "domain": 0, "losses": ("det", "oim")}
     np.random.seed(0)
@@ -111,6 +112,35 @@ def test_reid_crop_goes_on_a_canvas(tmp_path):
         assert v["instances"].gt_pids.tolist() == [42]
         h = float(boxes[0][0, 3] - boxes[0][0, 1])
         assert 120 / 4.0 - 1 <= h <= 120 / 1.5 + 1
+
+
+def _crop_record(path, pid=42):
+    return {"file_name": path, "image_id": "c", "person_id": pid, "crop": True, "source": "reid",
+            "task": "reid", "domain": 0, "losses": ("det", "oim")}
+
+
+def test_canvas_views_are_not_resized_again_and_keep_the_person(tmp_path):
+    """A 120x160 canvas with a 300 px training input: the views stay at canvas scale (no resize
+    to 300), and a crop of 50-100% per side never cuts the person (the canvas's box, whole)."""
+    crop = write_image(str(tmp_path / "crop.png"), 64, 32)
+    cfg = _cfg(CROP_PROB=1.0, CROP_MIN_SIZE=(0.5, 0.5), HFLIP_PROB=0.0, COLOR_JITTER_PROB=0.0,
+               GRAYSCALE_PROB=0.0, BLUR_PROB=0.0)
+    cfg.HPPS.UNIFY.CANVAS_SIZE = (120, 160)
+    cfg.HPPS.UNIFY.EXPAND_RATIO = (1.5, 1.5)  # person 80 px tall, 40 px wide on the canvas
+    cfg.INPUT.MIN_SIZE_TRAIN = (300,)
+    mapper = HybridDatasetMapper(cfg)
+    np.random.seed(3)
+    sizes = set()
+    for _ in range(20):
+        for v in mapper(_crop_record(crop))["views"]:
+            h, w = v["image"].shape[1:]
+            sizes.add((h, w))
+            assert 80 <= h <= 120 and 60 <= w <= 160  # crop window, grown to the 80x40 person
+            assert v["instances"].gt_pids.tolist() == [42] and len(v["ignore_boxes"]) == 0
+            x1, y1, x2, y2 = v["instances"].gt_boxes.tensor[0].tolist()
+            assert (y2 - y1, x2 - x1) == (80, 40)  # whole, not rescaled
+            assert 0 <= x1 and x2 <= w and 0 <= y1 and y2 <= h
+    assert len(sizes) > 5  # the crop really varies
 
 
 def test_size_mismatch_is_reported(scene):

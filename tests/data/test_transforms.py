@@ -1,7 +1,7 @@
 import numpy as np
 from detectron2.data import transforms as T
 
-from hpps_d2.data.transforms import ColorJitter, GaussianBlur, RandomGrayscale
+from hpps_d2.data.transforms import ColorJitter, GaussianBlur, RandomCropKeepBoxes, RandomGrayscale
 
 
 def _img():
@@ -46,3 +46,27 @@ def test_grayscale_and_blur():
     assert isinstance(RandomGrayscale(prob=0.0).get_transform(img), T.NoOpTransform)
     b = GaussianBlur(prob=1.0, sigma=(2.0, 2.0)).get_transform(img).apply_image(img)
     assert b.astype(float).std() < img.astype(float).std() * 0.7
+
+
+def test_crop_keep_boxes_windows_by_hand():
+    """Image 100x200, box [150, 10, 190, 90] (80 tall), crops keeping exactly half of each side:
+    the 50x100 window must grow to 80 rows; y0 in [90 - 80, min(10, 100 - 80)] = {10}, x0 in
+    [190 - 100, min(150, 200 - 100)] = [90, 100]."""
+    img = np.zeros((100, 200, 3), np.uint8)
+    boxes = np.array([[150.0, 10.0, 190.0, 90.0]])
+    aug = RandomCropKeepBoxes("relative", (0.5, 0.5))
+    np.random.seed(0)
+    x0s = set()
+    for _ in range(200):
+        aug_input = T.AugInput(img, boxes=boxes)
+        t = aug(aug_input)
+        assert (t.y0, t.h, t.w) == (10, 80, 100)
+        x0s.add(t.x0)
+        np.testing.assert_allclose(aug_input.boxes, [[150 - t.x0, 0, 190 - t.x0, 80]])
+    assert x0s == set(range(90, 101))
+
+
+def test_crop_keep_boxes_without_boxes_is_a_plain_crop():
+    img = np.zeros((10, 20, 3), np.uint8)
+    t = RandomCropKeepBoxes("relative", (0.5, 0.5))(T.AugInput(img))
+    assert (t.h, t.w) == (5, 10) and 0 <= t.x0 <= 10 and 0 <= t.y0 <= 5
