@@ -129,7 +129,8 @@ def test_prw_gallery(prw, caplog):
         ([20.0, 1.0, 30.0, 21.0], 7),
         ([40.0, 1.0, 50.0, 21.0], UNLABELED),
     ]
-    assert _boxes_pids(recs[1]) == [([5.0, 5.0, 15.0, 15.0], 8), ([1.5, 2.5, 11.75, 22.5], 9)]
+    # SeqNet/NAE: clip, x2 = x + w, then astype(np.int32): [1.5, 2.5, 11.75, 22.5] -> [1, 2, 11, 22]
+    assert _boxes_pids(recs[1]) == [([5.0, 5.0, 15.0, 15.0], 8), ([1.0, 2.0, 11.0, 22.0], 9)]
     assert _boxes_pids(recs[2]) == [([0.0, 0.0, 10.0, 20.0], 7)]
     assert (recs[2]["height"], recs[2]["width"]) == (40, 50)
     assert "PRW gallery: dropped/repaired 2 items" in caplog.text
@@ -151,8 +152,9 @@ def test_prw_query(prw, caplog):
     )
     assert q["query"] == {"bbox": [1.0, 1.0, 11.0, 21.0], "person_id": 7}
     assert q["query_box_file"] == os.path.join(str(prw), "query_box", "7_c1s2_000010.jpg")
-    assert recs[1]["query"] == {"bbox": [0.0, 5.0, 7.5, 15.0], "person_id": 8}
-    assert recs[2]["query"] == {"bbox": [1.5, 2.5, 11.75, 22.5], "person_id": 9}
+    # SeqNet/NAE: [x, y, x + w, y + h] astype(np.int32), then clipped at 0
+    assert recs[1]["query"] == {"bbox": [0.0, 5.0, 7.0, 15.0], "person_id": 8}  # [-2, 5, 7, 15]
+    assert recs[2]["query"] == {"bbox": [1.0, 2.0, 11.0, 22.0], "person_id": 9}
     assert [r["camera_id"] for r in recs] == [1, 3, 3]
     assert "query_box_file" not in recs[1]
     assert "query box clipped at 0: 1 (e.g." in caplog.text and "query_info.txt:2" in caplog.text
@@ -243,3 +245,81 @@ def test_prw_missing_and_corrupt_image(prw):
     (prw / "frames" / "c3s1_000020.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ImageReadError, match=r"c3s1_000020.jpg"):
         load_prw(str(prw), "query")
+
+
+# Float boxes, written as PRW stores them (float64 .mat rows, decimal query lines). Expected values
+# worked out by hand from SeqNet datasets/prw.py L75-87 / L35-36 (NAE4PS lib/datasets/prw.py
+# L41-54 / L81-82): gallery and train rows are clipped at 0, x2 = x + w, then truncated by
+# astype(np.int32); query rows are [x, y, x + w, y + h] truncated, then clipped at 0.
+FLOAT_ROWS = [
+    [8, 10.7, 5.2, 20.6, 30.9],  # -> [10, 5, 31, 36]   (x2 = 31.3, y2 = 36.1)
+    [9, -1.5, 2.5, 20.9, 20],  # clip x first: [0, 2.5, 20.9, 22.5] -> [0, 2, 20, 22]
+    [3, 10.2, 5, 0.5, 20],  # x2 = 10.7 -> 10 = x1: zero width after truncation (int32: dropped)
+]
+FLOAT_QUERIES = [
+    "8 10.7 5.2 20.6 30.9 c3s1_000020",  # -> [10, 5, 31, 36]
+    # [-1.5, 2.5, 19.4, 22.5] -> [-1, 2, 19, 22] -> [0, 2, 19, 22]
+    "9 -1.5 2.5 20.9 20 c3s1_000020",
+]
+
+
+@pytest.fixture
+def prw_float(prw):
+    _write_annotation(prw, "c3s1_000020", "box_new", FLOAT_ROWS)
+    _write_annotation(prw, "c2s1_000200", "anno_file", [[5, 1.9, 2.2, 10.5, 20.5]])  # train
+    _write_queries(prw, FLOAT_QUERIES)
+    return prw
+
+
+def test_prw_boxes_truncated_like_seqnet_nae_by_default(prw_float, caplog, monkeypatch):
+    monkeypatch.delenv("HPPS_PRW_BOXES", raising=False)
+    with caplog.at_level(logging.WARNING):
+        gallery = load_prw(str(prw_float), "gallery")
+    assert _boxes_pids(gallery[1]) == [([10, 5, 31, 36], 8), ([0, 2, 20, 22], 9)]
+    assert "box of zero size after int32 truncation (dropped): 1" in caplog.text
+    train = load_prw(str(prw_float), "train")
+    # [1.9, 2.2, 12.4, 22.7] -> [1, 2, 12, 22]
+    assert [a["bbox"] for a in train[1]["annotations"]] == [[1, 2, 12, 22]]
+    queries = load_prw(str(prw_float), "query")
+    assert [q["query"]["bbox"] for q in queries] == [[10, 5, 31, 36], [0, 2, 19, 22]]
+    assert all(isinstance(v, float) for q in queries for v in q["query"]["bbox"])
+
+
+def test_prw_float_boxes_as_an_option(prw_float, monkeypatch):
+    monkeypatch.delenv("HPPS_PRW_BOXES", raising=False)
+    expected_gallery = [[10.7, 5.2, 31.3, 36.1], [0.0, 2.5, 20.9, 22.5], [10.2, 5.0, 10.7, 25.0]]
+    expected_query = [[10.7, 5.2, 31.3, 36.1], [0.0, 2.5, 19.4, 22.5]]
+    for how in ("argument", "environment"):
+        if how == "environment":
+            monkeypatch.setenv("HPPS_PRW_BOXES", "float")
+            kw = {}
+        else:
+            kw = {"boxes": "float"}
+        gallery = load_prw(str(prw_float), "gallery", **kw)
+        got = [a["bbox"] for a in gallery[1]["annotations"]]
+        assert got == [pytest.approx(b) for b in expected_gallery], how
+        queries = load_prw(str(prw_float), "query", **kw)
+        got = [q["query"]["bbox"] for q in queries]
+        assert got == [pytest.approx(b) for b in expected_query], how
+    # the argument wins over the environment
+    monkeypatch.setenv("HPPS_PRW_BOXES", "float")
+    assert load_prw(str(prw_float), "query", boxes="int32")[0]["query"]["bbox"] == [10, 5, 31, 36]
+
+
+def test_prw_registered_split_follows_the_environment(prw_float, monkeypatch):
+    spec = {s.name: s for s in SPLITS}["prw_query"]
+    name = register_split(spec, str(prw_float.parent), prefix=f"{prw_float.parent.name}_env_")
+    monkeypatch.delenv("HPPS_PRW_BOXES", raising=False)
+    assert DatasetCatalog.get(name)[0]["query"]["bbox"] == [10, 5, 31, 36]
+    monkeypatch.setenv("HPPS_PRW_BOXES", "float")
+    assert DatasetCatalog.get(name)[0]["query"]["bbox"] == pytest.approx([10.7, 5.2, 31.3, 36.1])
+
+
+def test_prw_bad_box_convention(prw, monkeypatch):
+    monkeypatch.setenv("HPPS_PRW_BOXES", "round")
+    expected = r"must be 'int32' \(SeqNet/NAE\) or 'float', got"
+    with pytest.raises(ValueError, match=rf"HPPS_PRW_BOXES {expected} 'round'"):
+        load_prw(str(prw), "gallery")
+    monkeypatch.delenv("HPPS_PRW_BOXES")
+    with pytest.raises(ValueError, match=rf"PRW boxes {expected} 'nearest'"):
+        load_prw(str(prw), "query", boxes="nearest")

@@ -22,11 +22,28 @@ raw id. A pid labeled twice in one frame keeps only its first box labeled in tra
 keeps both (the evaluator handles it). Query boxes are converted to ``x1y1x2y2`` first and then
 clipped at 0. Every scene carries ``camera_id``, the digit after ``c`` in its name, 1-based.
 Every drop and every repair is counted and logged.
+
+Box coordinates (``boxes``): PRW stores float boxes, and the reference loaders truncate them to
+integers, for training and evaluation alike, so published PRW numbers are measured on integer
+boxes:
+
+* ``"int32"`` (default; the references): train and gallery rows are clipped at 0, ``x2 = x + w``,
+  then ``astype(np.int32)`` (SeqNet datasets/prw.py L75-87, NAE4PS lib/datasets/prw.py L41-54);
+  query boxes are ``[x, y, x + w, y + h]`` ``astype(np.int32)`` first, then clipped at 0 (SeqNet
+  L35-36, NAE4PS L81-82). E.g. gallery row ``[10.7, 5.2, 20.6, 30.9]`` -> ``[10, 5, 31, 36]``. A
+  box that truncation leaves of zero width or height is dropped and counted (the references keep
+  it as a degenerate ground truth; ours).
+* ``"float"`` (ours): the stored floats, clipped the same way (``[10.7, 5.2, 31.3, 36.1]``).
+
+The switch (ours) is the ``boxes`` argument of :func:`load_prw`; the registered splits
+(``prw_*``, ``synth_prw_*``) call the loader without it, which then reads the environment variable
+``HPPS_PRW_BOXES`` (``int32`` when unset) at load time, e.g. ``HPPS_PRW_BOXES=float``. Coordinates
+are returned as Python floats either way.
 """
 
 import os
 import re
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from detectron2.structures import BoxMode
@@ -42,7 +59,14 @@ from .common import (
 )
 from .matlab import mat_string, read_mat_variable
 
-__all__ = ["load_prw", "read_prw_annotation", "parse_query_line", "SPLITS"]
+__all__ = [
+    "load_prw",
+    "read_prw_annotation",
+    "parse_query_line",
+    "SPLITS",
+    "BOX_CONVENTIONS",
+    "BOXES_ENV",
+]
 
 _NAME = "PRW"
 _SECTION = "PRW"
@@ -56,6 +80,25 @@ _FRAME_LISTS = {
 }
 _CAMERA = re.compile(r"c(\d)")
 _QUERY_FORMAT = "'pid x y w h frame_name' (six fields separated by spaces)"
+#: Box coordinate conventions (module docstring) and the environment variable that picks one.
+BOX_CONVENTIONS = ("int32", "float")
+BOXES_ENV = "HPPS_PRW_BOXES"
+
+
+def _box_convention(boxes) -> str:
+    if boxes is None:
+        value = os.environ.get(BOXES_ENV, "int32")
+        if value not in BOX_CONVENTIONS:
+            raise ValueError(f"{BOXES_ENV} must be 'int32' (SeqNet/NAE) or 'float', got {value!r}")
+        return value
+    if boxes not in BOX_CONVENTIONS:
+        raise ValueError(f"PRW boxes must be 'int32' (SeqNet/NAE) or 'float', got {boxes!r}")
+    return boxes
+
+
+def _to_int32(values) -> List[float]:
+    """numpy ``astype(np.int32)`` (truncation toward zero), returned as floats."""
+    return [float(v) for v in np.asarray(values, dtype=np.float64).astype(np.int32)]
 
 
 def _camera_id(frame: str, where: str) -> int:
@@ -99,7 +142,9 @@ def read_prw_annotation(path: str) -> np.ndarray:
     return a
 
 
-def _frame_boxes(path: str, rows: np.ndarray, skips: SkipCounter) -> Tuple[list, list]:
+def _frame_boxes(
+    path: str, rows: np.ndarray, skips: SkipCounter, boxes_as: str = "int32"
+) -> Tuple[list, list]:
     """Clip, filter and convert the rows of one frame: (XYXY boxes, raw pids or UNLABELED)."""
     boxes, pids = [], []
     for i, row in enumerate(rows):
@@ -114,12 +159,18 @@ def _frame_boxes(path: str, rows: np.ndarray, skips: SkipCounter) -> Tuple[list,
             continue
         if np.any(row[1:] < 0):
             skips.add("negative coordinate clipped at 0", f"{path} row {i}")
-        boxes.append([x, y, x + w, y + h])
+        box = [x, y, x + w, y + h]
+        if boxes_as == "int32":
+            box = _to_int32(box)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                skips.add("box of zero size after int32 truncation (dropped)", f"{path} row {i}")
+                continue
+        boxes.append(box)
         pids.append(UNLABELED if pid == _PRW_UNLABELED else int(pid))
     return boxes, pids
 
 
-def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]:
+def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
     frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
     anno_dir = require_path(os.path.join(dataset_dir, "annotations"), _NAME, _SECTION)
     records, listed = [], set()
@@ -129,7 +180,7 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]
             continue
         listed.add(frame)
         anno_path = os.path.join(anno_dir, frame + ".jpg.mat")
-        boxes, pids = _frame_boxes(anno_path, read_prw_annotation(anno_path), skips)
+        boxes, pids = _frame_boxes(anno_path, read_prw_annotation(anno_path), skips, boxes_as)
         seen = set()
         for k, pid in enumerate(pids):
             if pid == UNLABELED:
@@ -198,7 +249,7 @@ def parse_query_line(line: str, where: str) -> Tuple[int, List[float], str]:
     return int(pid), values[1:], frame
 
 
-def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
     path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
     frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
     records = []
@@ -209,6 +260,8 @@ def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
             where = f"{path}:{lineno}"
             pid, (x, y, w, h), frame = parse_query_line(line, where)
             raw = [x, y, x + w, y + h]
+            if boxes_as == "int32":
+                raw = _to_int32(raw)  # truncated before the clip (SeqNet L35-36, NAE4PS L81-82)
             box = [max(v, 0.0) for v in raw]  # converted first, then clipped (SeqNet / NAE)
             if box[2] <= box[0] or box[3] <= box[1]:
                 skips.add("query box of non-positive size (query dropped)", where)
@@ -232,7 +285,7 @@ def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
     return records
 
 
-def load_prw(dataset_dir: str, split: str) -> List[dict]:
+def load_prw(dataset_dir: str, split: str, boxes: Optional[str] = None) -> List[dict]:
     """
     Load one PRW split.
 
@@ -240,6 +293,8 @@ def load_prw(dataset_dir: str, split: str) -> List[dict]:
         dataset_dir: the PRW folder.
         split: ``"train"`` (``frame_train.mat``), ``"gallery"`` (every frame of
             ``frame_test.mat``) or ``"query"`` (``query_info.txt``).
+        boxes: ``"int32"`` (SeqNet/NAE truncation) or ``"float"`` (ours); ``None``: the
+            ``HPPS_PRW_BOXES`` environment variable, ``"int32"`` when unset (module docstring).
 
     Returns:
         list[dict]: scene records with ``camera_id`` (train: ``person_id`` in ``0..N-1``, N counted
@@ -248,12 +303,13 @@ def load_prw(dataset_dir: str, split: str) -> List[dict]:
     """
     if split not in ("train", "gallery", "query"):
         raise ValueError(f"PRW split must be 'train', 'gallery' or 'query', got {split!r}")
+    boxes_as = _box_convention(boxes)
     require_path(dataset_dir, _NAME, _SECTION)
     skips = SkipCounter(f"PRW {split}")
     if split == "query":
-        records = _load_queries(dataset_dir, skips)
+        records = _load_queries(dataset_dir, skips, boxes_as)
     else:
-        records = _load_scenes(dataset_dir, split, skips)
+        records = _load_scenes(dataset_dir, split, skips, boxes_as)
     skips.log()
     return records
 
