@@ -5,9 +5,11 @@ distributed on GPUs (NCCL) and CPUs (gloo).
 * :class:`PersonSearchTrainer` trains a :class:`~hpps_d2.modeling.PersonSearchRCNN` (fine-tuning)
   and :class:`HybridPretrainTrainer` the hybrid pre-training model, from unified sub-task data.
 * One step: seed torch's RNG from (seed, iteration, rank) (RPN/RoI sampling is random), forward,
-  ``backward``, apply the OIM table updates (all ranks' features, see :mod:`hpps_d2.modeling.oim`),
-  optimizer step. Batches come from :class:`~hpps_d2.data.build.DeterministicTrainLoader`, whose
-  state is checkpointed, so ``--resume`` ends with the same weights as an uninterrupted run.
+  ``backward``, clip the gradients (after the AMP unscale; :mod:`hpps_d2.solver.clip`), optimizer
+  step, then apply the OIM table updates of this step's forward (all ranks' features, see
+  :mod:`hpps_d2.modeling.oim`), or drop them when the AMP grad scaler skipped the step. Batches come
+  from :class:`~hpps_d2.data.build.DeterministicTrainLoader`, whose state is checkpointed, so
+  ``--resume`` ends with the same weights as an uninterrupted run.
 * DDP wraps the model with ``device_ids=None`` on the CPU (detectron2 v0.6 always passes a GPU id).
 * The OIM lookup-table size is counted from the training data when
   ``MODEL.OIM.NUM_IDENTITIES`` is 0, before the model is built.
@@ -18,7 +20,7 @@ import os
 import time
 import weakref
 from collections import OrderedDict
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from ..evaluation import (
 )
 from ..data.hybrid_mapper import HybridDatasetMapper
 from ..data.unify import load_unified
+from ..solver import build_gradient_clipper, build_optimizer
 from .writers import LossGroupPrinter
 
 __all__ = ["PersonSearchTrainer", "HybridPretrainTrainer", "DeterministicStepTrainer", "unwrap"]
@@ -58,35 +61,68 @@ def _step_seed(seed: int, iteration: int, rank: int) -> int:
 
 class DeterministicStepTrainer(SimpleTrainer):
     """
-    SimpleTrainer whose step is reproducible and updates the OIM tables after ``backward``.
+    SimpleTrainer whose step is reproducible, clips gradients, and keeps the OIM tables in step with
+    the parameters.
+
+    One step: drop OIM updates a forward outside a step left behind (with a warning); seed; forward;
+    backward (of the scaled loss with a grad scaler); unscale; clip; optimizer step (which the grad
+    scaler skips on inf/NaN gradients); then apply this step's OIM table updates if the parameters
+    were updated, else drop them. Every rank reaches the update (a collective under DDP) at the same
+    point, and ranks agree on a skip (their gradients are all-reduced).
 
     Args:
+        model: the model, or its DDP wrapper; the model has ``apply_pending_updates()`` and
+            ``discard_pending_updates()`` (:class:`~hpps_d2.modeling.PersonSearchRCNN`).
+        data_loader, optimizer: as for ``SimpleTrainer``.
         seed: seeds torch's RNG at every step from (seed, iteration, rank).
-        amp: use mixed precision (CUDA only).
+        amp: mixed precision (CUDA only): autocast, and a CUDA ``GradScaler`` unless one is given.
+        clip_gradients: called with the optimizer's parameters to clip their gradients in place
+            (:func:`hpps_d2.solver.build_gradient_clipper`); None: no clipping.
+        grad_scaler: the loss scaler (a ``torch.amp.GradScaler`` or one with its ``scale``,
+            ``unscale_``, ``step``, ``update``, ``get_scale``), e.g. a CPU one in tests. None: a
+            CUDA one when ``amp``, else no loss scaling.
     """
 
-    def __init__(self, model, data_loader, optimizer, seed: int, amp: bool = False):
+    def __init__(
+        self,
+        model,
+        data_loader,
+        optimizer,
+        seed: int,
+        amp: bool = False,
+        clip_gradients: Optional[Callable] = None,
+        grad_scaler=None,
+    ):
         super().__init__(model, data_loader, optimizer)
         self.seed = seed
         self.amp = amp
-        if amp:
+        self.clip_gradients = clip_gradients
+        if amp and grad_scaler is None:
             if not torch.cuda.is_available():
                 raise RuntimeError("SOLVER.AMP.ENABLED needs CUDA; turn it off on the CPU")
-            self.grad_scaler = torch.amp.GradScaler("cuda")
+            grad_scaler = torch.amp.GradScaler("cuda")
+        self.grad_scaler = grad_scaler
 
     def state_dict(self):
         ret = super().state_dict()
-        if self.amp:
+        if self.grad_scaler is not None:
             ret["grad_scaler"] = self.grad_scaler.state_dict()
         return ret
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
-        if self.amp and "grad_scaler" in state_dict:
+        if self.grad_scaler is not None and "grad_scaler" in state_dict:
             self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
 
     def run_step(self):
         assert self.model.training, "the model was changed to eval mode"
+        model = unwrap(self.model)
+        stale = model.discard_pending_updates()
+        if stale:
+            logger.warning(
+                f"iteration {self.iter}: dropped {stale} OIM feature rows of a forward outside a "
+                "step"
+            )
         start = time.perf_counter()
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
@@ -97,17 +133,32 @@ class DeterministicStepTrainer(SimpleTrainer):
             loss_dict = self.model(data)
         losses = sum(loss_dict.values())
         self.optimizer.zero_grad()
-        if self.amp:
+        if self.grad_scaler is not None:
             self.grad_scaler.scale(losses).backward()
         else:
             losses.backward()
-        unwrap(self.model).apply_pending_updates()
         self._write_metrics(loss_dict, data_time)
-        if self.amp:
-            self.grad_scaler.step(self.optimizer)
-            self.grad_scaler.update()
+        if self.optimizer_step():
+            model.apply_pending_updates()
         else:
+            model.discard_pending_updates()
+
+    def optimizer_step(self) -> bool:
+        """Unscale, clip, step; False when the grad scaler skipped the step (inf/NaN gradients)."""
+        scaler = self.grad_scaler
+        if scaler is not None:
+            scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+        if self.clip_gradients is not None:
+            self.clip_gradients(p for group in self.optimizer.param_groups for p in group["params"])
+        if scaler is None:
             self.optimizer.step()
+            return True
+        scale = scaler.get_scale()
+        scaler.step(self.optimizer)
+        scaler.update()
+        # update() multiplies the scale by backoff_factor (< 1, torch/amp/grad_scaler.py L145-146)
+        # exactly when step() found inf/NaN gradients and did not call optimizer.step().
+        return scaler.get_scale() >= scale
 
 
 class PersonSearchTrainer(DefaultTrainer):
@@ -137,7 +188,14 @@ class PersonSearchTrainer(DefaultTrainer):
                 device_ids=[comm.get_local_rank()] if model.device.type == "cuda" else None,
                 broadcast_buffers=False,
             )
-        self._trainer = DeterministicStepTrainer(model, self.train_loader, optimizer, cfg.SEED, cfg.SOLVER.AMP.ENABLED)
+        self._trainer = DeterministicStepTrainer(
+            model,
+            self.train_loader,
+            optimizer,
+            cfg.SEED,
+            cfg.SOLVER.AMP.ENABLED,
+            clip_gradients=build_gradient_clipper(cfg),
+        )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = DetectionCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), data_loader=self.train_loader
@@ -146,6 +204,11 @@ class PersonSearchTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """detectron2's SGD and parameter groups, unwrapped: the step clips (hpps_d2/solver)."""
+        return build_optimizer(cfg, model)
 
     # -- data ------------------------------------------------------------------------------- #
     def load_train_data(self, cfg) -> Dict:

@@ -9,12 +9,28 @@ the model's dtype and device, saved in checkpoints, never copied. Logits are
 persons give no loss term but enter the queue (docs/datasets.md section 11).
 
 Table updates (``lut[t] <- normalize(m * lut[t] + (1 - m) * x)``; queue FIFO) must not happen in
-place while the loss graph still needs the tables, so each forward records its (detached) features
-and labels, and :meth:`OIMLoss.apply_pending_updates` applies them. The trainer calls it right after
-``backward()``; a forward also applies leftovers first. Under DDP the pending features and labels of
-every rank are all-gathered before the update and applied in rank order, so every rank holds the same
-tables (the blocker SeqNet's users hit, docs/anchors.md complaint 3).
+place while the loss graph still needs the tables, so each training forward records its (detached)
+features and labels, and the trainer decides after the optimizer step what becomes of them:
+
+* :meth:`OIMLoss.apply_pending_updates` when the parameters were updated. Under DDP the pending
+  features and labels of every rank are all-gathered and applied in rank order, so every rank holds
+  the same tables (the blocker SeqNet's users hit, docs/anchors.md complaint 3). Every rank calls it
+  at the same point of the step; a forward never makes a collective call (a rank whose forward is
+  skipped, or an extra forward on one rank, would otherwise hang the others).
+* :meth:`OIMLoss.discard_pending_updates` when the step was skipped (the AMP grad scaler found
+  inf/NaN gradients): the tables stay consistent with the parameters, which did not move. The
+  trainer also discards, with a warning, whatever a forward outside a step left behind (such
+  features come from other parameters or another batch than the step that would apply them).
+
+Rows with a non-finite feature are dropped from the update, counted in
+``OIMLoss.num_dropped_nonfinite`` and logged: one NaN row would poison its identity's table row
+(or a queue slot) and through the logits every later loss.
+
+The update rule is the references' (NAE4PS lib/loss/oim.py L36-43, SeqNet models/oim.py L26-32).
+When it runs is ours: both update inside the autograd backward, before (and whether or not) the
+optimizer steps, with every row, and SeqNet all-gathers in the forward (models/oim.py L66-69).
 """
+import logging
 from typing import List, Tuple
 
 import torch
@@ -23,6 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["OIMLoss", "all_gather_variable"]
+
+logger = logging.getLogger(__name__)
 
 
 def _dist_ready() -> bool:
@@ -83,6 +101,8 @@ class OIMLoss(nn.Module):
         self.register_buffer("cq", torch.zeros(queue_size, num_features))
         self.register_buffer("cq_head", torch.zeros((), dtype=torch.int64))
         self._pending: List[Tuple[torch.Tensor, torch.Tensor]] = []
+        #: rows left out of table updates because their feature was not finite (all ranks')
+        self.num_dropped_nonfinite = 0
 
     @property
     def num_identities(self) -> int:
@@ -103,8 +123,6 @@ class OIMLoss(nn.Module):
         Returns:
             scalar loss: mean cross-entropy over labeled rows (0 with a graph when there are none).
         """
-        if self.training:
-            self.apply_pending_updates()
         labels = labels.to(torch.int64)
         bad = (labels >= self.num_identities) | ((labels < 0) & (labels != self.unlabeled))
         if bad.any():
@@ -126,10 +144,16 @@ class OIMLoss(nn.Module):
         return F.cross_entropy(self.scale * logits, labels[labeled])
 
     @torch.no_grad()
-    def apply_pending_updates(self) -> None:
-        """Update the tables with the features recorded since the last call (all ranks' under DDP)."""
+    def apply_pending_updates(self) -> int:
+        """
+        Update the tables with the features recorded since the last apply or discard (all ranks'
+        under DDP: a collective call, made by every rank after the optimizer step).
+
+        Returns:
+            the number of rows (all ranks') dropped because their feature was not finite.
+        """
         if not self._pending and not _dist_ready():
-            return
+            return 0
         if self._pending:
             feats = torch.cat([f for f, _ in self._pending]).to(self.lut.dtype)
             labels = torch.cat([l for _, l in self._pending])
@@ -137,8 +161,27 @@ class OIMLoss(nn.Module):
             feats = self.lut.new_zeros((0, self.num_features))
             labels = torch.zeros(0, dtype=torch.int64, device=self.lut.device)
         self._pending = []
+        dropped = 0
         for f, l in zip(all_gather_variable(feats), all_gather_variable(labels)):
+            finite = torch.isfinite(f).all(dim=1)
+            n_bad = int(f.shape[0] - finite.sum())
+            if n_bad:
+                f, l = f[finite], l[finite]
+                dropped += n_bad
             self._update(f, l)
+        if dropped:
+            self.num_dropped_nonfinite += dropped
+            logger.warning(
+                f"OIM: {dropped} non-finite feature row(s) left out of the table update "
+                f"({self.num_dropped_nonfinite} so far)"
+            )
+        return dropped
+
+    def discard_pending_updates(self) -> int:
+        """Forget the recorded features, tables unchanged (no collective); returns their count."""
+        n = sum(int(f.shape[0]) for f, _ in self._pending)
+        self._pending = []
+        return n
 
     def _update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
         """

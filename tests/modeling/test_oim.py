@@ -69,3 +69,66 @@ def test_bad_labels_are_reported():
     oim = OIMLoss(8, 3)
     with pytest.raises(ValueError, match=r"OIM labels must be in \[0, 3\) or -1; got \[3, -5\]"):
         oim(_features(3), torch.tensor([0, 3, -5]))
+
+
+def test_non_finite_rows_never_enter_the_tables():
+    oim = OIMLoss(8, 4, queue_size=3, momentum=0.5)
+    oim.lut.copy_(_features(4, seed=6))
+    ref_lut, ref_cq = oim.lut.clone(), oim.cq.clone()
+    x = _features(6, seed=7)
+    x[1, 3] = float("nan")  # labeled, identity 2
+    x[3, 0] = float("inf")  # unlabeled
+    y = torch.tensor([1, 2, -1, -1, 1, 3])
+    oim.train()
+    oim(x, y)
+    dropped = oim.apply_pending_updates()
+    assert torch.isfinite(oim.lut).all() and torch.isfinite(oim.cq).all(), "a non-finite feature entered the tables"
+    assert dropped == 2 and oim.num_dropped_nonfinite == 2
+    # the finite rows, by the OIM rule lut[t] <- normalize(m * lut[t] + (1 - m) * x), in order
+    for i in (0, 4, 5):
+        row = 0.5 * ref_lut[y[i]] + 0.5 * x[i]
+        ref_lut[y[i]] = row / row.norm()
+    ref_cq[0] = x[2]
+    torch.testing.assert_close(oim.lut, ref_lut)
+    torch.testing.assert_close(oim.cq, ref_cq)
+    assert int(oim.cq_head) == 1  # one finite unlabeled row entered the queue
+
+
+def test_discarded_updates_leave_the_tables():
+    oim = OIMLoss(8, 3, queue_size=2)
+    oim.train()
+    oim(_features(2), torch.tensor([0, -1]))
+    assert oim.discard_pending_updates() == 2
+    assert oim.apply_pending_updates() == 0
+    assert oim.lut.abs().sum() == 0 and oim.cq.abs().sum() == 0
+
+
+def test_forward_makes_no_collective_call(monkeypatch):
+    """All ranks reach the update after backward; a forward (which a rank may skip) must not sync."""
+    import torch.distributed as dist
+
+    import hpps_d2.modeling.oim as oim_module
+
+    calls = []
+
+    def record(name):
+        def fn(*args, **kwargs):
+            calls.append(name)
+            if name == "all_gather_variable":
+                return [args[0]]
+            raise AssertionError(f"collective {name} called")
+
+        return fn
+
+    monkeypatch.setattr(oim_module, "_dist_ready", lambda: True)  # as if under DDP
+    monkeypatch.setattr(oim_module, "all_gather_variable", record("all_gather_variable"))
+    for name in ("all_gather", "all_reduce", "broadcast", "barrier", "all_gather_object", "get_world_size"):
+        monkeypatch.setattr(dist, name, record(name))
+    oim = OIMLoss(8, 5, queue_size=2)
+    oim.train()
+    x, y = _features(3), torch.tensor([1, -1, 4])
+    oim(x, y)
+    oim(x, y)  # a second forward with updates still pending
+    assert calls == [], f"collective calls during forward: {calls}"
+    oim.apply_pending_updates()
+    assert calls == ["all_gather_variable", "all_gather_variable"]  # features, labels

@@ -118,8 +118,18 @@ class PersonSearchRCNN(GeneralizedRCNN):
         out = self.inference(batched_inputs, detected_instances=instances, do_postprocess=False)
         return [i.pred_embeddings for i in out]
 
-    def apply_pending_updates(self) -> None:
-        """Apply the OIM table updates recorded in the last forward (call after ``backward``)."""
+    def apply_pending_updates(self) -> int:
+        """
+        Apply the OIM table updates recorded by the training forwards since the last apply or
+        discard (call after the optimizer step, on every rank: it all-gathers under DDP).
+
+        Returns:
+            the number of feature rows left out because they were not finite.
+        """
         oim: Optional[torch.nn.Module] = getattr(self.roi_heads, "oim", None)
-        if oim is not None:
-            oim.apply_pending_updates()
+        return oim.apply_pending_updates() if oim is not None else 0
+
+    def discard_pending_updates(self) -> int:
+        """Drop the recorded OIM updates (a skipped step); returns how many rows were dropped."""
+        oim: Optional[torch.nn.Module] = getattr(self.roi_heads, "oim", None)
+        return oim.discard_pending_updates() if oim is not None else 0
