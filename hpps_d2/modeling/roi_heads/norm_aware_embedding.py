@@ -5,6 +5,11 @@ A RoI's embedding ``x`` (D = 256) is split into its norm ``r = |x|`` and angle `
 The norm, through a 1-d BatchNorm "rescaler", is the person/background logit (trained with binary
 cross-entropy); the angle is the re-ID feature (trained with OIM). One linear projection + BN per
 input feature (NAE: pooled res4 and res5, 128 dimensions each), concatenated.
+
+Initialisation as NAE4PS's ``NormAwareEmbeddingProj`` (lib/model/faster_rcnn_norm_aware.py
+L333-339) and SeqNet's ``NormAwareEmbedding`` (models/seqnet.py L415-421): each projection's Linear
+weight and BN weight (gamma) N(0, 0.01), both biases 0; the rescaler keeps PyTorch's default BN
+init (gamma 1, beta 0; NAE4PS ran PyTorch 1.2, where BN weights start at 1).
 """
 from typing import List, Sequence, Tuple
 
@@ -33,6 +38,8 @@ class NormAwareEmbedding(nn.Module):
         for proj in self.projectors:
             nn.init.normal_(proj[0].weight, std=0.01)
             nn.init.zeros_(proj[0].bias)
+            nn.init.normal_(proj[1].weight, std=0.01)
+            nn.init.zeros_(proj[1].bias)
 
     def forward(self, feats: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """

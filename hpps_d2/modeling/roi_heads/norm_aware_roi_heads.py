@@ -2,11 +2,18 @@
 The re-ID RoI head of NAE-style person search (C4 layout), with ignore regions.
 
 Per RoI: ROIAlign on the stride-16 map (``roi_maps``, (R, C4, P, P)), the box trunk (res5 /
-ShuffleNet stage4, (R, C5, P/2, P/2)), pooling (max, as NAE/SeqNet, or average) of both to ``f4`` (R, C4) and ``f5`` (R, C5).
-``f5`` feeds class-agnostic box regression (Linear + BN, as SeqNet's regressor); ``(f4, f5)`` feed
-the norm-aware embedding, whose rescaled norm is the person logit (binary cross-entropy) and whose
-direction is the re-ID feature (OIM). Losses are named ``det_cls``, ``det_box_reg`` and
-``reid_oim``.
+ShuffleNet stage4, (R, C5, P/2, P/2)), pooling (max, as NAE/SeqNet, or average) of both to ``f4``
+(R, C4) and ``f5`` (R, C5). ``f5`` feeds class-agnostic box regression (:class:`BoxRegressor`,
+Linear + BN as NAE4PS/SeqNet); ``(f4, f5)`` feed the norm-aware embedding, whose rescaled norm is
+the person logit (binary cross-entropy) and whose direction is the re-ID feature (OIM). Losses are
+named ``det_cls``, ``det_box_reg`` and ``reid_oim``.
+
+Training targets follow NAE4PS (torchvision's RoIHeads with its fg/bg IoU thresholds): with
+``MODEL.ROI_HEADS.IOU_THRESHOLDS [0.1, 0.5]`` and ``IOU_LABELS [0, -1, 1]`` a proposal is a person
+at IoU >= 0.5, background below 0.1 and never sampled in between. The box loss is NAE4PS's
+``norm_aware_rcnn_loss`` (lib/model/faster_rcnn_norm_aware.py L455-460): smooth L1 (beta
+``MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA``, 1.0 there) summed over the person RoIs and divided by the
+number of sampled RoIs, times ``BBOX_REG_LOSS_WEIGHT``.
 """
 from typing import Dict, List, Optional
 
@@ -26,6 +33,7 @@ from torch import nn
 
 from ..oim import OIMLoss
 from ..proposal_generator.ignore_rpn import split_ignore
+from .box_regressor import BoxRegressor
 from .box_trunk import build_box_trunk
 from .norm_aware_embedding import NormAwareEmbedding
 
@@ -59,7 +67,7 @@ class NormAwareROIHeads(ROIHeads):
         box_predictor: nn.Module,
         box2box_transform: Box2BoxTransform,
         oim: Optional[OIMLoss],
-        smooth_l1_beta: float = 0.0,
+        smooth_l1_beta: float = 1.0,
         box_reg_weight: float = 1.0,
         cls_weight: float = 1.0,
         oim_weight: float = 1.0,
@@ -108,7 +116,7 @@ class NormAwareROIHeads(ROIHeads):
             ),
             trunk=trunk,
             embedding=NormAwareEmbedding((c4, trunk.out_channels), cfg.MODEL.NAE.EMBEDDING_DIM),
-            box_predictor=nn.Sequential(nn.Linear(trunk.out_channels, 4), nn.BatchNorm1d(4)),
+            box_predictor=BoxRegressor(trunk.out_channels),
             box2box_transform=Box2BoxTransform(weights=bh.BBOX_REG_WEIGHTS),
             # Without a counted identity number (inference, export) there is no lookup table.
             oim=OIMLoss(
@@ -130,8 +138,6 @@ class NormAwareROIHeads(ROIHeads):
             test_topk=cfg.TEST.DETECTIONS_PER_IMAGE,
             pool=cfg.MODEL.NAE.POOL,
         )
-        nn.init.normal_(ret["box_predictor"][0].weight, std=0.01)
-        nn.init.zeros_(ret["box_predictor"][0].bias)
         return ret
 
     # ------------------------------------------------------------------------------------------ #
