@@ -186,7 +186,10 @@ def add_hpps_config(cfg: CN) -> CN:
     # Hidden size of the prediction MLP, D -> H -> D. SimSiam uses a 4x bottleneck
     # (2048 -> 512 -> 2048); ours: 256 / 4 = 64.
     _C.HPPS.SSL.PRED_HIDDEN_DIM = 64
-    # Normalisation inside the prediction MLP: "BN" (SimSiam) or "" (none).
+    # Normalisation inside the prediction MLP: "BN" (SimSiam) or "" (none). Its statistics are those
+    # of the matched persons of the whole global batch, gathered from every process (SimSiam trains
+    # with SyncBN over the global batch: facebookresearch/simsiam main_simsiam.py L150-152), so a
+    # process with one matched person still contributes to L_con.
     _C.HPPS.SSL.PRED_NORM = "BN"
 
     _C.HPPS.IAM = CN()
@@ -195,7 +198,10 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.HPPS.IAM.DET_ENABLED = True
     _C.HPPS.IAM.REID_ENABLED = True
     _C.HPPS.IAM.INTER_ENABLED = False
-    # Gradient reversal weight. Paper silent; DA-Faster: 0.1 (docs/anchors.md table b).
+    # Gradient reversal weight. Paper silent; DA-Faster: 0.1 (docs/anchors.md table b). L_d.img and
+    # L_d.ins see the features through the reversal (-GRL_WEIGHT); L_d.cst through a second pass of
+    # both heads at +GRL_WEIGHT, so heads and features both lower it (DA-Faster
+    # maskrcnn_benchmark/modeling/da_heads/da_heads.py L92-95, L122-130).
     _C.HPPS.IAM.GRL_WEIGHT = 0.1
     # Output channels of the cascaded 1x1 convolutions before Img_head (DA-Faster: one, 512).
     _C.HPPS.IAM.CONV_DIMS = (512,)
