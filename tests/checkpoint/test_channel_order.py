@@ -277,6 +277,8 @@ def test_mismatched_format_and_statistics_are_refused(converted):
         PersonSearchTestMapper(cfg)
     with pytest.raises(ValueError, match=r"PIXEL_MEAN.*INPUT\.FORMAT"):
         canvas_fill(cfg)
+    with pytest.raises(ValueError, match=r"PIXEL_MEAN.*INPUT\.FORMAT"):
+        _build(cfg)  # also when a model is trained from scratch or evaluated with --eval-only
     # weights converted for RGB input loaded into a BGR model: caught when MODEL.WEIGHTS loads
     _, weights = converted("resnet18")
     bgr = _build(_cfg("finetune/nae_prw_r18.yaml", BGR_OVERRIDES))

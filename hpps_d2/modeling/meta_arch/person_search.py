@@ -19,6 +19,8 @@ import torch
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Boxes, Instances
 
+from ...data.image_io import check_pixel_statistics
+
 __all__ = ["PersonSearchRCNN", "build_targets"]
 
 #: detectron2's RPN loss names -> this project's
@@ -53,6 +55,13 @@ def build_targets(inputs: Sequence[dict], device) -> List[Instances]:
 @META_ARCH_REGISTRY.register()
 class PersonSearchRCNN(GeneralizedRCNN):
     """See the module docstring."""
+
+    @classmethod
+    def from_config(cls, cfg):
+        # Every model of this project is built here (training from scratch and --eval-only too):
+        # ImageNet statistics in the order opposite to INPUT.FORMAT are refused before any step.
+        check_pixel_statistics(cfg.INPUT.FORMAT, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, "model config")
+        return super().from_config(cfg)
 
     def detect_stage(self, inputs: Sequence[dict]):
         """
