@@ -12,10 +12,13 @@ def test_shufflenet_backbone_shapes_and_norms():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in b.modules())
     gn = [m for m in b.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert gn and all(m.num_channels % m.num_groups == 0 for m in gn)
-    # GroupNorm makes a sample's features independent of the rest of its batch
+    # GroupNorm makes a sample's features independent of the rest of its batch. CPU convolutions
+    # may sum in another order per batch size (element-wise differences up to ~2e-5, relative L2
+    # ~3e-6 over 20 seeds), while a batch-dependent norm changes them by O(1): compare in norm.
     b.train()
-    x = torch.randn(3, 3, 64, 96)
-    torch.testing.assert_close(b(x)["stage3"][:1], b(x[:1])["stage3"], atol=1e-5, rtol=1e-5)
+    x = torch.randn(3, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    batched, alone = b(x)["stage3"][:1], b(x[:1])["stage3"]
+    assert ((batched - alone).norm() / alone.norm()).item() < 1e-4
 
 
 def test_frozen_bn_and_bad_values():
