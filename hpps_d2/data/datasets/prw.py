@@ -86,14 +86,11 @@ BOXES_ENV = "HPPS_PRW_BOXES"
 
 
 def _box_convention(boxes) -> str:
-    if boxes is None:
-        value = os.environ.get(BOXES_ENV, "int32")
-        if value not in BOX_CONVENTIONS:
-            raise ValueError(f"{BOXES_ENV} must be 'int32' (SeqNet/NAE) or 'float', got {value!r}")
-        return value
-    if boxes not in BOX_CONVENTIONS:
-        raise ValueError(f"PRW boxes must be 'int32' (SeqNet/NAE) or 'float', got {boxes!r}")
-    return boxes
+    """The ``boxes`` argument, or else ``$HPPS_PRW_BOXES`` (default ``int32``), checked."""
+    value, where = (os.environ.get(BOXES_ENV, "int32"), BOXES_ENV) if boxes is None else (boxes, "PRW boxes")
+    if value not in BOX_CONVENTIONS:
+        raise ValueError(f"{where} must be 'int32' (SeqNet/NAE) or 'float', got {value!r}")
+    return value
 
 
 def _to_int32(values) -> List[float]:
