@@ -22,11 +22,15 @@ Handled elsewhere, because they are features rather than patches:
   ``hpps_d2.engine``;
 * ``pkg_resources`` (``detectron2.model_zoo``): ``setuptools<81`` is pinned in ``setup.py``;
 * checkpoints load with ``weights_only=True``: this project saves only tensors and plain types.
+
+Also here: the ``torch.jit.script`` deprecation warnings that fvcore and detectron2 trigger at
+import are silenced at their source, once.
 """
 import importlib.machinery
 import importlib.util
 import sys
 import types
+import warnings
 
 __all__ = ["MissingCompiledOpError", "apply", "has_compiled_ops"]
 
@@ -97,6 +101,17 @@ def _patch_compiled_ops():
     detectron2._C = stub
 
 
+def _import_scripting_modules_quietly():
+    # fvcore/nn/focal_loss.py L52, L97 and detectron2/modeling/box_regression.py L20, L119 call
+    # torch.jit.script at import; torch >= 2.9 answers each with a FutureWarning, in every process
+    # (each DataLoader worker and DDP rank). Import those modules once here with that one warning
+    # ignored; later imports reuse them, and the user's own torch.jit.script calls still warn.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+        import detectron2.modeling.box_regression  # noqa: F401
+        import fvcore.nn  # noqa: F401
+
+
 def apply():
     """Apply every patch that this stack needs; idempotent."""
     global _APPLIED
@@ -104,4 +119,5 @@ def apply():
         return
     _patch_pillow()
     _patch_compiled_ops()
+    _import_scripting_modules_quietly()
     _APPLIED = True
