@@ -27,7 +27,7 @@ from hpps_d2.utils.visualize import draw_search_result
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True)
     p.add_argument("--query", required=True, help="query image file")
     p.add_argument("--box", nargs=4, type=float, required=True, metavar=("X1", "Y1", "X2", "Y2"))
@@ -39,6 +39,9 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS w.pth")
     args = p.parse_args(argv)
+    x1, y1, x2, y2 = args.box
+    if not (x2 > x1 and y2 > y1):
+        p.error(f"--box: expected X1 Y1 X2 Y2 with X2 > X1 and Y2 > Y1 (the query person's box), got {args.box}")
 
     cfg = add_hpps_config(get_cfg())
     cfg.merge_from_file(args.config_file)
