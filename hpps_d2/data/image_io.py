@@ -9,6 +9,16 @@ one container, described by ``record["image_source"]`` (see :mod:`hpps_d2.data.d
 * ``{"type": "hdf5", "path": <cuhk-03.mat>, "dataset": <HDF5 object name>}``: CUHK03 raw release;
   MATLAB stores the (H, W, 3) RGB array transposed, so the object holds (3, W, H).
 
+**EXIF orientation is ignored**: every image is decoded in its stored pixel order, never turned
+by an EXIF ``Orientation`` tag. The loaders take image sizes from file headers
+(:func:`hpps_d2.data.datasets.common.image_size`, which reports the stored size) and every
+benchmark's boxes are drawn on the stored pixels, so applying the tag would rotate the image
+away from its own annotations and its size (the training mapper would then stop at the first
+such image: its decoded size no longer matches the record's). detectron2's ``read_image``
+(detectron2/data/detection_utils.py, v0.6: ``read_image`` L166-185 calls
+``_apply_exif_orientation`` L119-163 at L184) does apply the tag, so it is not used here; OpenCV's
+``imdecode`` applies it too unless given ``IMREAD_IGNORE_ORIENTATION``.
+
 Opened LMDB environments and HDF5 files are cached per process: the cache is keyed by
 ``os.getpid()``, so a data-loader worker started by ``fork`` opens its own handles instead of
 using the ones inherited from its parent (LMDB forbids using an environment after ``fork``). An
@@ -26,7 +36,7 @@ import h5py
 import lmdb
 import numpy as np
 from detectron2.data import detection_utils
-from PIL import UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .datasets.common import ImageReadError
 
@@ -38,6 +48,9 @@ __all__ = [
     "open_lmdb",
     "read_image",
 ]
+
+#: OpenCV decoding flags: 3-channel BGR in the stored pixel order (no EXIF rotation).
+_CV2_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 #: Channel orders :func:`read_image` returns (detectron2's ``INPUT.FORMAT`` values).
 SUPPORTED_FORMATS = ("BGR", "RGB")
@@ -140,7 +153,7 @@ def _read_lmdb(path: str, key: str) -> np.ndarray:
         raise ImageReadError(f"cannot read key {key!r} of LMDB {path}: {e}") from None
     if buf is None:
         raise ImageReadError(f"key {key!r} not found in LMDB {path}")
-    image = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), _CV2_FLAGS)
     if image is None:
         raise ImageReadError(f"cannot decode the image bytes of key {key!r} in LMDB {path}")
     return image  # BGR
@@ -165,8 +178,10 @@ def _read_hdf5(path: str, dataset: str) -> np.ndarray:
 
 
 def _read_file(file_name: str, format: str) -> np.ndarray:
+    # As detectron2's read_image, without its _apply_exif_orientation (see the module docstring).
     try:
-        return detection_utils.read_image(file_name, format=format)
+        with Image.open(file_name) as image:
+            return detection_utils.convert_PIL_to_numpy(image, format)
     except FileNotFoundError:
         raise ImageReadError(f"image file not found: {file_name}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:

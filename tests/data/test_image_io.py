@@ -145,3 +145,69 @@ def test_read_in_forked_worker(lmdb_dir, mat_file):
     assert child_pid != os.getpid()
     assert np.array_equal(np.array(pixels, dtype=np.uint8), np.concatenate([RGB, RGB]))
     assert np.array_equal(read_image(_lmdb(lmdb_dir, "00_01_0002_00000003"), "RGB"), RGB)
+
+
+def _exif_jpeg_bytes(stored, orientation=6):
+    """JPEG bytes of the (H, W, 3) RGB array ``stored`` with an EXIF Orientation tag."""
+    import io
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 6: "rotate 90 degrees clockwise to display"
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, format="JPEG", exif=exif, quality=95)
+    return buf.getvalue()
+
+
+def _stored_with_box():
+    """A 40 x 60 (H x W) dark image with a bright box x 5..15, y 10..30 (XYXY [5, 10, 15, 30])."""
+    stored = np.full((40, 60, 3), 20, np.uint8)
+    stored[10:30, 5:15] = 230
+    return stored
+
+
+def test_exif_orientation_ignored_file(tmp_path):
+    """Sizes from file headers and decoded pixels agree: the stored pixel order, EXIF ignored."""
+    from hpps_d2.data.datasets.common import image_size
+
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(_exif_jpeg_bytes(_stored_with_box()))
+    with Image.open(path) as im:
+        assert im.getexif()[0x0112] == 6  # the tag really is there
+    assert image_size(str(path)) == (40, 60)  # (height, width) from the header
+    for fmt in ("RGB", "BGR"):
+        img = read_image({"file_name": str(path)}, fmt)
+        assert img.shape == (40, 60, 3)
+        assert img[12:28, 7:13].min() > 200 and img[:, 20:].max() < 60  # the box's pixels
+
+
+def test_exif_orientation_ignored_lmdb(tmp_path):
+    path = str(tmp_path / "exif_lmdb")
+    env = lmdb.open(path, map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b"k", _exif_jpeg_bytes(_stored_with_box()))
+    env.close()
+    img = read_image(_lmdb(path, "k"), "RGB")
+    assert img.shape == (40, 60, 3)
+    assert img[12:28, 7:13].min() > 200 and img[:, 20:].max() < 60
+
+
+def test_exif_orientation_loader_and_mapper_agree(tmp_path):
+    """A PoseTrack21 scene whose JPEG carries EXIF orientation 6: size, pixels and box agree."""
+    import json
+
+    from hpps_d2.data.datasets.posetrack21 import load_posetrack21
+
+    root = tmp_path / "PoseTrack21"
+    os.makedirs(root / "posetrack_person_search")
+    rel = "images/train/000001_bonn_train/000000.jpg"
+    os.makedirs(os.path.dirname(root / rel))
+    (root / rel).write_bytes(_exif_jpeg_bytes(_stored_with_box()))
+    anns = [{"id": 1, "image_id": 1, "bbox": [5, 10, 10, 20], "person_id": 3, "category_id": 1}]
+    with open(root / "posetrack_person_search" / "train.json", "w") as f:
+        json.dump({"images": [{"id": 1, "file_name": rel}], "annotations": anns}, f)
+    (rec,) = load_posetrack21(str(root), "train")
+    img = read_image(rec, "RGB")
+    assert img.shape[:2] == (rec["height"], rec["width"]) == (40, 60)
+    x1, y1, x2, y2 = (int(v) for v in rec["annotations"][0]["bbox"])
+    assert (x1, y1, x2, y2) == (5, 10, 15, 30)
+    assert img[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].min() > 200  # the box covers the bright person

@@ -149,3 +149,43 @@ def test_luperson_corrupt_pickle_and_lmdb(root):
     (root / "lmdb" / "data.mdb").write_bytes(b"\0" * 100)
     with pytest.raises(DatasetFormatError, match=r"lmdb: not a readable LMDB environment"):
         load_luperson(str(root))
+
+
+class _Payload:
+    """Unpickling this object would create ``marker`` (the classic pickle code-execution trick)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("wrap", [lambda p: p, lambda p: {"keys": list(KEYS), "pids": p}])
+def test_luperson_keys_pickle_payload_does_not_run(root, tmp_path, wrap):
+    marker = tmp_path / "payload_ran"
+    _write_keys(root, wrap(_Payload(str(marker))))
+    with pytest.raises(DatasetFormatError) as e:
+        load_luperson(str(root))
+    assert not marker.exists()
+    message = str(e.value)
+    assert str(root / "keys.pkl") in message
+    assert "refused to load the global 'io.open'" in message  # open pickles as io.open
+    assert "nothing from it was executed" in message
+
+
+def test_luperson_keys_pickle_other_globals_refused(root):
+    import collections
+
+    _write_keys(root, collections.OrderedDict(keys=list(KEYS)))
+    with pytest.raises(DatasetFormatError, match=r"keys.pkl: refused to load the global 'collections.OrderedDict'"):
+        load_luperson(str(root))
+
+
+def test_luperson_keys_plain_forms_still_load(root):
+    for obj in (list(KEYS), tuple(KEYS), {"keys": list(KEYS), "pids": list(range(12))}):
+        _write_keys(root, obj)
+        assert [r["image_id"] for r in load_luperson(str(root), "all")] == KEYS
+    for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):  # every protocol a writer may use
+        (root / "keys.pkl").write_bytes(pickle.dumps({"keys": KEYS, "vids": [0] * 12}, protocol))
+        assert [r["image_id"] for r in load_luperson(str(root), "all")] == KEYS

@@ -6,6 +6,13 @@ spec under a root folder: ``DatasetCatalog`` gets a zero-argument function that 
 on ``<root>/<subdir>``; ``MetadataCatalog`` gets the spec's fields. The number of identities is
 counted from the loaded records (never written down by hand) and put into the metadata as
 ``num_identities`` the first time the split is loaded.
+
+Every path of the loaded records (``file_name``, ``image_source.path``) must stay inside the
+split's dataset folder ``<root>/<subdir>``: the loader runs inside
+:func:`~.common.confine_paths` (an image header outside is refused before it is opened) and its
+records are checked by :func:`~.common.check_record_paths`; both raise
+:class:`~.common.UnsafePathError`. Code that calls a loader itself should go through
+:func:`load_split` to get the same checks.
 """
 import dataclasses
 import os
@@ -13,9 +20,9 @@ from typing import Callable, Dict, List, Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .common import count_identities
+from .common import check_record_paths, confine_paths, count_identities
 
-__all__ = ["SplitSpec", "register_split", "standard_splits", "TASKS", "ROLES"]
+__all__ = ["SplitSpec", "load_split", "register_split", "standard_splits", "TASKS", "ROLES"]
 
 #: Sub-task a split serves. "search" splits are the person-search targets (fine-tuning).
 TASKS = ("detection", "reid", "search")
@@ -102,8 +109,25 @@ def standard_splits(
     ]
 
 
+def load_split(spec: SplitSpec, dataset_dir: str, name: Optional[str] = None) -> List[dict]:
+    """
+    Call ``spec.loader`` on ``dataset_dir`` and refuse any record path outside ``dataset_dir``.
+
+    Args:
+        name: the split's name in errors (default ``spec.name``).
+
+    Raises:
+        UnsafePathError: a path built from the annotations leaves ``dataset_dir``.
+    """
+    name = name or spec.name
+    with confine_paths(dataset_dir, name, spec.readme_section):
+        records = spec.loader(dataset_dir, spec.split)
+    check_record_paths(records, dataset_dir, name, spec.readme_section)
+    return records
+
+
 def _load_and_count(full_name: str, spec: SplitSpec, dataset_dir: str) -> List[dict]:
-    records = spec.loader(dataset_dir, spec.split)
+    records = load_split(spec, dataset_dir, full_name)
     meta = MetadataCatalog.get(full_name)
     n = count_identities(records)
     if getattr(meta, "num_identities", None) != n:

@@ -5,8 +5,15 @@ schema documented in :mod:`hpps_d2.data.datasets`. The helpers here keep the con
 place: boxes are ``XYXY_ABS`` floats with ``x2 = x + w`` (no ``-1``, as every person-search code
 base does), an unlabeled person is :data:`UNLABELED`, and every dropped or repaired item is counted
 and logged by a :class:`SkipCounter` instead of disappearing silently.
+
+Paths built from annotation content (an image name, a ``file_name``, an ID) must stay inside the
+dataset's folder: :func:`check_record_paths` refuses a record whose path leaves it, and while a
+split is loaded inside :func:`confine_paths` (as the catalog does), :func:`image_size` refuses such
+a path before opening it. See :func:`path_inside` for the rule.
 """
 import collections
+import contextlib
+import contextvars
 import logging
 import os
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -18,9 +25,13 @@ __all__ = [
     "DATASETS_README",
     "DatasetNotFoundError",
     "DatasetFormatError",
+    "UnsafePathError",
     "ImageReadError",
     "SkipCounter",
     "require_path",
+    "path_inside",
+    "confine_paths",
+    "check_record_paths",
     "image_size",
     "xywh_to_xyxy",
     "clip_box",
@@ -50,6 +61,84 @@ class ImageReadError(OSError):
     """An image is missing or cannot be decoded."""
 
 
+class UnsafePathError(DatasetFormatError):
+    """A path taken from annotation content leaves its dataset's root folder."""
+
+
+#: Record fields holding a path: top-level keys, or ``"outer.inner"`` for a nested dict.
+PATH_FIELDS = ("file_name", "image_source.path", "sem_seg_file_name", "pan_seg_file_name")
+
+# (root, split, readme section) of the split being loaded inside confine_paths(), or None.
+_CONFINEMENT: contextvars.ContextVar = contextvars.ContextVar("hpps_confinement", default=None)
+
+
+def _absolute(path: str) -> str:
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+
+
+def path_inside(path: str, root: str) -> bool:
+    """
+    Whether ``path`` stays inside the folder ``root``, judged on the path's text.
+
+    A path that starts with ``root`` (as the loaders' ``os.path.join(root, ...)`` do) must have no
+    ``..`` component after it; any other path must normalise (``os.path.normpath``) to ``root`` or
+    below. An absolute name from an annotation file therefore fails (``os.path.join`` drops the
+    root for it), and so does any ``..`` after the root, even one that would land back inside.
+    Symbolic links are not resolved: a folder the user linked into the dataset (images on another
+    disk) is trusted, and with ``..`` refused, annotation text cannot climb out through one.
+    """
+    raw, prefix = _absolute(path), _absolute(root).rstrip(os.sep) + os.sep
+    if raw.startswith(prefix):
+        return ".." not in raw[len(prefix) :].split(os.sep)
+    norm, norm_root = os.path.normpath(raw), os.path.normpath(_absolute(root))
+    return norm == norm_root or norm.startswith(norm_root.rstrip(os.sep) + os.sep)
+
+
+def _unsafe(split: str, what: str, path: str, root: str, section: str) -> UnsafePathError:
+    where = f" (datasets/README.md, section '{section}')" if section else ""
+    return UnsafePathError(
+        f"{split}: {what} '{path}' leaves the dataset root '{root}' (it resolves to "
+        f"'{os.path.normpath(_absolute(path))}'). Paths in annotation files must be relative to "
+        f"the dataset folder, without '..' or a leading '/': fix the image name / file_name / ID "
+        f"in this split's annotation file{where}."
+    )
+
+
+@contextlib.contextmanager
+def confine_paths(root: str, split: str, section: str = ""):
+    """
+    While active, :func:`image_size` refuses (:class:`UnsafePathError`) a path outside ``root``.
+
+    Args:
+        root: the dataset folder of the split being loaded.
+        split: named in the error (the catalog name).
+        section: the ``datasets/README.md`` heading of the dataset's layout, named in the error.
+    """
+    token = _CONFINEMENT.set((root, split, section))
+    try:
+        yield
+    finally:
+        _CONFINEMENT.reset(token)
+
+
+def check_record_paths(records: List[dict], root: str, split: str, section: str = "") -> None:
+    """
+    Refuse records with a path (:data:`PATH_FIELDS`) outside ``root`` (see :func:`path_inside`).
+
+    Raises:
+        UnsafePathError: naming the split, the record, the field, the path and the root.
+    """
+    for i, record in enumerate(records):
+        for field in PATH_FIELDS:
+            outer, _, inner = field.partition(".")
+            value = record.get(outer)
+            if inner:
+                value = value.get(inner) if isinstance(value, dict) else None
+            if isinstance(value, str) and not path_inside(value, root):
+                what = f"record {i} (image_id {record.get('image_id')!r}): field '{field}' ="
+                raise _unsafe(split, what, value, root, section)
+
+
 def require_path(path: str, dataset: str, section: str) -> str:
     """
     Return ``path`` if it exists, else raise a :class:`DatasetNotFoundError` that names it.
@@ -74,9 +163,18 @@ def image_size(path: str) -> tuple:
 
     Returns:
         (height, width)
+    The size is the stored one: an EXIF orientation tag is ignored, as by
+    :func:`hpps_d2.data.image_io.read_image`.
+
     Raises:
         ImageReadError: naming ``path`` when the file is missing or not a decodable image.
+        UnsafePathError: inside :func:`confine_paths`, when ``path`` leaves the dataset root
+            (checked before the file is opened).
     """
+    confinement = _CONFINEMENT.get()
+    if confinement is not None and not path_inside(path, confinement[0]):
+        root, split, section = confinement
+        raise _unsafe(split, "image path", path, root, section)
     try:
         with Image.open(path) as im:
             width, height = im.size

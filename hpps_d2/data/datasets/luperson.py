@@ -10,6 +10,12 @@ Layout under ``<root>/luperson`` (the LMDB form the official ``convert_lmdb.py``
 
 Key strings are used as they are and never parsed (community rebuilds name them differently).
 
+``keys.pkl`` is read by a restricted unpickler (:func:`read_keys`): only lists, tuples, dicts,
+strings, bytes, integers, floats, booleans and None can be built, so a pickle cannot run code
+while it is read. Any other object (a class instance, a NumPy array, a callable such as
+``os.system`` in a ``__reduce__`` payload) is refused with a :class:`DatasetFormatError` naming
+the file and the global it asked for; rewrite such a file with plain lists.
+
 ``luperson_30k`` ("LUPerson30k" of the paper) is defined by this project, as no public source
 defines it: let ``keys`` be the key list of ``keys.pkl`` with later duplicates removed (counted)
 and ``n = len(keys)``. If ``n > 30000`` the split is
@@ -61,16 +67,47 @@ def _key_str(key, where: str) -> str:
     return key
 
 
+#: The only globals a ``keys.pkl`` may name: pickle protocols 0-2 write ``bytes`` objects as calls
+#: to these two (``_codecs.encode(str, "latin1")``, ``bytes()``), which build bytes and nothing else.
+_SAFE_GLOBALS = frozenset({("_codecs", "encode"), ("builtins", "bytes"), ("__builtin__", "bytes")})
+
+
+class _KeysUnpickler(pickle.Unpickler):
+    """Unpickler that builds plain containers only: every other global is refused."""
+
+    def __init__(self, file, path: str):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise DatasetFormatError(
+            f"{self.path}: refused to load the global '{module}.{name}': keys.pkl may only hold "
+            "lists, tuples, dicts, strings, bytes and numbers (a list of keys or a dict "
+            "{'keys': [...], 'pids'|'vids': [...]}); nothing from it was executed. Rewrite it "
+            "with plain Python lists (e.g. pids.tolist() for a NumPy array)."
+        )
+
+    def persistent_load(self, pid):
+        raise DatasetFormatError(f"{self.path}: refused a persistent id {pid!r} in keys.pkl")
+
+
 def read_keys(path: str) -> List[str]:
     """
     Read ``keys.pkl``: a list of keys, or a dict with ``keys`` and optional ``pids`` / ``vids``.
+
+    The file is unpickled by a restricted unpickler that builds plain containers only (see the
+    module docstring): no code in the file runs.
 
     Returns:
         list[str]: the keys in file order (duplicates included; bytes decoded as UTF-8).
     """
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f)
+            obj = _KeysUnpickler(f, path).load()
+    except DatasetFormatError:
+        raise
     except Exception as e:  # unpickling a corrupt file can raise almost any type
         raise DatasetFormatError(
             f"{path}: not a readable pickle ({type(e).__name__}: {e})"
