@@ -2,7 +2,7 @@
 Launch one process per GPU (NCCL), or, without CUDA, N CPU processes with gloo.
 
 detectron2 v0.6's ``launch`` asserts CUDA and hard-codes NCCL for more than one process
-(docs/detectron2-stack.md); detectron2's later versions pick gloo without CUDA. With CUDA this
+(detectron2/engine/launch.py in v0.6); detectron2's later versions pick gloo without CUDA. With CUDA this
 delegates to detectron2's ``launch`` unchanged; without it, ``--num-gpus N`` starts N processes
 that train together with DDP over gloo (each on the CPU), which is how the distributed code paths
 are tested on machines without GPUs.

@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_every_key_has_a_comment():
-    """docs/style.md: every key added by add_hpps_config has a comment above it."""
+    """House style: every key added by add_hpps_config has a comment above it."""
     lines = open(defaults.__file__).read().splitlines()
     missing = []
     for i, line in enumerate(lines):
