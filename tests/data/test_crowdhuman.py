@@ -89,3 +89,84 @@ def test_crowdhuman_missing_and_corrupt_image(crowdhuman):
     _write_odgt(str(crowdhuman / "annotation_val.odgt"), [{"ID": "bad", "gtboxes": []}])
     with pytest.raises(ImageReadError, match=r"bad.jpg"):
         load_crowdhuman(str(crowdhuman), "val")
+
+
+# --- hardening: non-finite / boolean coordinates, field types, encoding -------------------------
+
+_IMG = "284193,faa9000f2678b5e"
+
+
+def _odgt_raw(root, text_lines, name="annotation_val.odgt"):
+    # raw lines: json.dumps would refuse nothing here, but NaN / Infinity are written literally,
+    # as Python's json.dumps does and as a broken converter would.
+    (root / name).write_text("".join(line + "\n" for line in text_lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "fbox, what",
+    [
+        ("[NaN, 2, 3, 4]", r"'fbox\[0\]' is NaN"),
+        ("[1, 2, Infinity, 4]", r"'fbox\[2\]' is infinite"),
+        ("[1, 2, 3, -Infinity]", r"'fbox\[3\]' is infinite"),
+        ("[1, true, 3, 4]", r"'fbox\[1\]' is boolean"),
+    ],
+)
+def test_crowdhuman_non_finite_or_boolean_coordinate(crowdhuman, fbox, what):
+    _odgt_raw(crowdhuman, ['{"ID": "%s", "gtboxes": [{"tag": "person", "fbox": %s}]}' % (_IMG, fbox)])
+    with pytest.raises(DatasetFormatError, match=r"annotation_val.odgt:1 gtboxes\[0\]: field " + what):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+def test_crowdhuman_non_finite_vbox(crowdhuman):
+    _odgt_raw(crowdhuman, ['{"ID": "%s", "gtboxes": [{"tag": "person", "fbox": [1, 2, 3, 4], '
+                           '"vbox": [1, NaN, 3, 4]}]}' % _IMG])
+    with pytest.raises(DatasetFormatError, match=r"odgt:1 gtboxes\[0\]: field 'vbox\[1\]' is NaN"):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ('"x"', r"field 'extra' must be an object .*got 'x'"),
+        ("[1]", r"field 'extra' must be an object .*got \[1\]"),
+        ('{"ignore": "yes"}', r"field 'extra.ignore' must be 0 or 1, got 'yes'"),
+        ('{"ignore": 2}', r"field 'extra.ignore' must be 0 or 1, got 2"),
+        ('{"ignore": true}', r"field 'extra.ignore' must be 0 or 1, got True"),
+    ],
+)
+def test_crowdhuman_bad_extra(crowdhuman, extra, message):
+    _odgt_raw(crowdhuman, ['{"ID": "%s", "gtboxes": [{"tag": "person", "fbox": [1, 2, 3, 4], '
+                           '"extra": %s}]}' % (_IMG, extra)])
+    with pytest.raises(DatasetFormatError, match=r"annotation_val.odgt:1 gtboxes\[0\]: " + message):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+@pytest.mark.parametrize("gtboxes", ['"x"', "{}", "3"])
+def test_crowdhuman_gtboxes_not_a_list(crowdhuman, gtboxes):
+    _odgt_raw(crowdhuman, ['{"ID": "%s", "gtboxes": %s}' % (_IMG, gtboxes)])
+    with pytest.raises(DatasetFormatError, match=r"annotation_val.odgt:1: field 'gtboxes' must be a list"):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+@pytest.mark.parametrize("fbox", ["[1, 2, 3]", "[1, 2, 3, 4, 5]", '"1 2 3 4"', '[1, "2", 3, 4]', "null"])
+def test_crowdhuman_box_not_four_numbers(crowdhuman, fbox):
+    _odgt_raw(crowdhuman, ['{"ID": "%s", "gtboxes": [{"tag": "person", "fbox": %s}]}' % (_IMG, fbox)])
+    message = r"odgt:1 gtboxes\[0\]: field 'fbox.*(\[x, y, w, h\]|number)"
+    with pytest.raises(DatasetFormatError, match=message):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+def test_crowdhuman_not_utf8(crowdhuman):
+    good = '{"ID": "%s", "gtboxes": []}\n' % _IMG
+    (crowdhuman / "annotation_val.odgt").write_bytes(
+        good.encode() + b'{"ID": "caf\xe9", "gtboxes": []}\n'
+    )
+    with pytest.raises(DatasetFormatError, match=r"annotation_val.odgt:2: not UTF-8 text"):
+        load_crowdhuman(str(crowdhuman), "val")
+
+
+def test_crowdhuman_utf8_bom_accepted(crowdhuman):
+    line = '{"ID": "%s", "gtboxes": [{"tag": "person", "fbox": [1, 2, 3, 4]}]}\n' % _IMG
+    (crowdhuman / "annotation_val.odgt").write_bytes(b"\xef\xbb\xbf" + line.encode())
+    recs = load_crowdhuman(str(crowdhuman), "val")
+    assert [r["image_id"] for r in recs] == [_IMG]

@@ -344,3 +344,28 @@ def test_cuhk_sysu_bad_gallery_entry(cuhk):
         DatasetFormatError, match=r"TestG50.mat TestG50\[1\].Gallery\[1\]: expected a 1x4"
     ):
         load_cuhk_sysu(str(cuhk), "gallery")
+
+
+# --- hardening: queries outside Images.mat or the test pool ------------------------------------
+
+
+def test_cuhk_sysu_query_image_not_in_pool(cuhk):
+    q1 = ("s2.jpg", [5, 5, 20, 40], "p200")  # a train image, in Images.mat but not in pool.mat
+    _write_protocol(cuhk, 50, [Q0, q1], GALLERY_50)
+    _write_protocol(cuhk, 100, [Q0, q1], GALLERY_100)
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"TestG50.mat TestG50\[1\].Query: image 's2.jpg' is not in .*pool.mat \(the test images\)",
+    ):
+        load_cuhk_sysu(str(cuhk), "query")
+
+
+def test_cuhk_sysu_query_image_not_in_images_mat(cuhk):
+    write_image(str(cuhk / "Image" / "SSM" / "s99.jpg"), 60, 80)
+    q0 = ("s99.jpg", [10, 10, 20, 40], "p100")
+    _write_protocol(cuhk, 50, [q0, Q1], GALLERY_50)
+    _write_protocol(cuhk, 100, [q0, Q1], GALLERY_100)
+    with pytest.raises(
+        DatasetFormatError, match=r"TestG50.mat TestG50\[0\].Query: image 's99.jpg' is not in .*Images.mat"
+    ):
+        load_cuhk_sysu(str(cuhk), "query")

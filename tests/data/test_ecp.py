@@ -185,3 +185,36 @@ def test_ecp_empty_split(ecp_root):
     (ecp_root / "day" / "img" / "val").mkdir(parents=True)
     with pytest.raises(DatasetNotFoundError, match=r"no .json label file under .*labels/val"):
         load_ecp(str(ecp_root), "val")
+
+
+# --- hardening: non-finite / boolean coordinates -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('"x0": NaN', r"field 'x0' is NaN"),
+        ('"y1": Infinity', r"field 'y1' is infinite"),
+        ('"x1": -Infinity', r"field 'x1' is infinite"),
+        ('"y0": true', r"field 'y0' is boolean"),
+    ],
+)
+def test_ecp_non_finite_or_boolean_coordinate(ecp_root, text, message):
+    box = {"x0": 1, "y0": 2, "x1": 30, "y1": 40}
+    key = text.split(":")[0].strip('"')
+    del box[key]
+    fields = ", ".join(f'"{k}": {v}' for k, v in box.items())
+    raw = ('{"identity": "frame", "imagewidth": 200, "imageheight": 100, "children": [\n'
+           '{"identity": "pedestrian", "tags": [], %s, %s}]}' % (fields, text))
+    _write_frame(ecp_root, "val", "lyon", 5, raw)
+    with pytest.raises(DatasetFormatError, match=r"lyon_00005.json children\[0\]: " + message):
+        load_ecp(str(ecp_root), "val")
+
+
+@pytest.mark.parametrize("value, what", [("NaN", "NaN"), ("Infinity", "infinite"), ("true", "boolean")])
+def test_ecp_non_finite_image_size(ecp_root, value, what):
+    raw = '{"identity": "frame", "imagewidth": %s, "imageheight": 100, "children": []}' % value
+    _write_frame(ecp_root, "val", "lyon", 6, raw)
+    message = r"lyon_00006.json: field 'imagewidth' must be a positive integer, got .* \("
+    with pytest.raises(DatasetFormatError, match=message + what):
+        load_ecp(str(ecp_root), "val")

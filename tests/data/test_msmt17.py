@@ -154,3 +154,15 @@ def test_msmt17_missing_list_and_empty_list(v1):
     (v1 / "MSMT17_V1" / "list_query.txt").write_text("\n")
     with pytest.raises(DatasetFormatError, match=r"list_query.txt: expected .* got none"):
         load_msmt17(str(v1), "query")
+
+
+def test_msmt17_image_listed_under_two_identities(v1):
+    # the same image a second time, with another person id: which one is right is unknown
+    with open(v1 / "MSMT17_V1" / "list_train.txt", "a") as f:
+        f.write("0002/0002_000_15_0113noon_0001_1.jpg 9\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"list_train.txt:5: image '0002/0002_000_15_0113noon_0001_1.jpg' is listed with "
+        r"person id 9 here but with person id 2 at line 2 .*list_train.txt:2",
+    ):
+        load_msmt17(str(v1), "train")

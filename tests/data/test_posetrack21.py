@@ -244,3 +244,34 @@ def test_posetrack21_missing_and_corrupt_image(pt21):
     (pt21 / VAL_0).write_bytes(b"not a jpeg")
     with pytest.raises(ImageReadError, match=r"000002_mpii_test/000000.jpg"):
         load_posetrack21(str(pt21), "query")
+
+
+# --- hardening: non-finite / boolean coordinates -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bbox, message",
+    [
+        ("[NaN, 1, 10, 20]", r"bbox\[0\] is NaN"),
+        ("[1, 1, Infinity, 20]", r"bbox\[2\] is infinite"),
+        ("[1, 1, 10, -Infinity]", r"bbox\[3\] is infinite"),
+        ("[1, false, 10, 20]", r"bbox\[1\] is boolean"),
+    ],
+)
+def test_posetrack21_non_finite_or_boolean_bbox(pt21, bbox, message):
+    data = dict(VAL, annotations=[_ann(10, 20000010000, "BBOX", 0)])
+    text = json.dumps(data).replace('"BBOX"', bbox)
+    (pt21 / "posetrack_person_search" / "val.json").write_text(text)
+    with pytest.raises(DatasetFormatError, match=r"val.json annotations\[0\]\." + message):
+        load_posetrack21(str(pt21), "gallery")
+
+
+@pytest.mark.parametrize("value, what", [("NaN", "NaN"), ("Infinity", "infinite"), ("true", "boolean")])
+def test_posetrack21_non_finite_ignore_region(pt21, value, what):
+    images = [dict(VAL["images"][0], ignore_regions_y=[[0, 0, "V", 5.5]]), VAL["images"][1]]
+    text = json.dumps(dict(VAL, images=images)).replace('"V"', value)
+    (pt21 / "posetrack_person_search" / "val.json").write_text(text)
+    with pytest.raises(
+        DatasetFormatError, match=r"val.json images\[0\]\.ignore_regions_y\[0\]\[2\] is " + what
+    ):
+        load_posetrack21(str(pt21), "gallery")

@@ -323,3 +323,65 @@ def test_prw_bad_box_convention(prw, monkeypatch):
     monkeypatch.delenv("HPPS_PRW_BOXES")
     with pytest.raises(ValueError, match=rf"PRW boxes {expected} 'nearest'"):
         load_prw(str(prw), "query", boxes="nearest")
+
+
+# --- hardening: non-finite coordinates ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("8 nan 5 10 10 c3s1_000020", r"field 'x' is NaN"),
+        ("8 1 5 inf 10 c3s1_000020", r"field 'w' is infinite"),
+        ("8 1 5 10 -Infinity c3s1_000020", r"field 'h' is infinite"),
+        ("nan 1 5 10 10 c3s1_000020", r"field 'pid' is NaN"),
+    ],
+)
+def test_prw_query_non_finite_coordinate(prw, line, message):
+    _write_queries(prw, QUERY_LINES[:1] + [line])
+    with pytest.raises(DatasetFormatError, match=r"query_info.txt:2: " + message):
+        load_prw(str(prw), "query")
+
+
+@pytest.mark.parametrize("value, what", [(np.nan, "NaN"), (np.inf, "infinite"), (-np.inf, "infinite")])
+def test_prw_annotation_non_finite_coordinate(prw, value, what):
+    _write_annotation(prw, "c2s1_000200", "box_new", [[5, 1, 2, 10, 20], [5, 1, 2, value, 20]])
+    with pytest.raises(DatasetFormatError, match=r"c2s1_000200.jpg.mat: row 1: field 'w' is " + what):
+        load_prw(str(prw), "train")
+
+
+# --- hardening: boxes outside the image, queries off the gallery -------------------------------
+
+
+def test_prw_box_wholly_outside_the_image_counted(prw, caplog):
+    # c2s1_000200 is 80 wide and 50 high: x = 85 and y = 60 lie beyond its right and bottom edges
+    rows = [[5, 1, 2, 10, 20], [6, 85, 2, 10, 20], [-2, 1, 60, 10, 20]]
+    _write_annotation(prw, "c2s1_000200", "box_new", rows)
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "train")
+    assert len(recs[1]["annotations"]) == 3  # kept, as SeqNet / NAE keep them
+    assert "box wholly outside the image (kept; the training mapper drops it): 2" in caplog.text
+    assert "c2s1_000200.jpg.mat row 1" in caplog.text and "c2s1_000200.jpg.mat row 2" in caplog.text
+
+
+def test_prw_query_on_a_train_frame_counted(prw, caplog):
+    write_image(str(prw / "query_box" / "5_c2s1_000200.jpg"), 20, 10)
+    _write_queries(prw, QUERY_LINES[:1] + ["5 1 2 10 20 c2s1_000200"])  # a train frame
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "query")
+    assert len(recs) == 2
+    assert "query frame is a train frame (frame_train.mat), not a gallery frame (kept): 1" in caplog.text
+    assert "query_info.txt:2" in caplog.text
+
+
+def test_prw_query_without_gallery_match_counted(prw, caplog):
+    # pid 7 is in c1s2_000010 (the query's frame) and c6s2_000030; pid 8 only in the query's frame
+    _write_queries(prw, QUERY_LINES[:2])
+    with caplog.at_level(logging.WARNING):
+        recs = load_prw(str(prw), "query")
+    assert len(recs) == 2
+    assert (
+        "query without a gallery match (no other test frame shows its person id; kept): 1 "
+        "(e.g. " in caplog.text
+    )
+    assert "query_info.txt:2" in caplog.text and "query_info.txt:1" not in caplog.text

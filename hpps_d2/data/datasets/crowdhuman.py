@@ -11,6 +11,10 @@ Each ``.odgt`` line is one JSON object ``{"ID": str, "gtboxes": [...]}``; each g
 (``"person"`` or ``"mask"``), ``fbox``/``vbox``/``hbox`` as ``[x, y, w, h]`` and an optional
 ``extra`` dict (``ignore``, ``box_id``, ``occ``; any key may be missing).
 
+Malformed input fails with a :class:`DatasetFormatError` naming ``<file>:<line> gtboxes[k]`` and the
+field: a box that is not 4 finite numbers (NaN, infinite and boolean values are named as such), an
+``extra`` that is not an object, an ``extra.ignore`` other than 0 or 1, a line that is not UTF-8.
+
 Conventions (docs/datasets.md section 1): the training box is the full-body ``fbox``
 (CrowdDet's ``gt_boxes_name``); ``"mask"`` boxes and boxes with ``extra.ignore == 1`` become ignore
 regions (``iscrowd = 1``), as CrowdDet labels them -1. ``fbox`` covers occluded and out-of-frame
@@ -35,6 +39,7 @@ from .common import (
     require_path,
     xywh_to_xyxy,
 )
+from .coords import check_box
 
 __all__ = ["load_crowdhuman", "parse_odgt_line", "SPLITS"]
 
@@ -44,10 +49,22 @@ _SECTION = "CrowdHuman"
 def _box(gt: dict, key: str, where: str) -> Optional[List[float]]:
     if key not in gt:
         return None
-    v = gt[key]
-    if not (isinstance(v, (list, tuple)) and len(v) == 4 and all(isinstance(x, (int, float)) for x in v)):
-        raise DatasetFormatError(f"{where}: field '{key}' must be [x, y, w, h] numbers, got {v!r}")
-    return xywh_to_xyxy(v)
+    return xywh_to_xyxy(check_box(gt[key], where, key, "[x, y, w, h]"))
+
+
+def _extra_ignore(gt: dict, where: str) -> bool:
+    """``extra.ignore == 1``; ``extra`` must be an object and ``ignore`` 0 or 1 (both optional)."""
+    extra = gt.get("extra")
+    if extra is None:
+        return False
+    if not isinstance(extra, dict):
+        raise DatasetFormatError(
+            f"{where}: field 'extra' must be an object (ignore, box_id, occ), got {extra!r}"
+        )
+    ignore = extra.get("ignore", 0)
+    if isinstance(ignore, bool) or ignore not in (0, 1):
+        raise DatasetFormatError(f"{where}: field 'extra.ignore' must be 0 or 1, got {ignore!r}")
+    return ignore == 1
 
 
 def parse_odgt_line(line: str, where: str) -> dict:
@@ -90,11 +107,18 @@ def load_crowdhuman(
     img_root = require_path(os.path.join(dataset_dir, image_dir), "CrowdHuman", _SECTION)
     skips = SkipCounter(f"CrowdHuman {odgt}")
     records, seen = [], set()
-    with open(odgt, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(odgt, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{odgt}:{lineno}"
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a BOM is harmless
+            except UnicodeDecodeError as e:
+                raise DatasetFormatError(
+                    f"{where}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                    "an .odgt file is UTF-8 JSON, one object per line"
+                ) from None
             if not line.strip():
                 continue
-            where = f"{odgt}:{lineno}"
             obj = parse_odgt_line(line, where)
             image_id = obj["ID"]
             if image_id in seen:
@@ -112,10 +136,10 @@ def load_crowdhuman(
                 if fbox is None:
                     raise DatasetFormatError(f"{bwhere}: missing field 'fbox'")
                 tag = gt.get("tag")
-                extra = gt.get("extra") or {}
+                extra_ignore = _extra_ignore(gt, bwhere)
                 if tag not in ("person", "mask"):
                     skips.add(f"unknown tag {tag!r} treated as ignore region", bwhere)
-                ignore = tag != "person" or int(extra.get("ignore", 0)) == 1
+                ignore = tag != "person" or extra_ignore
                 if not box_is_valid(fbox):
                     skips.add("non-positive box size (dropped)", bwhere)
                     continue

@@ -31,6 +31,8 @@ Query records carry the protocol galleries of every ``TestG<k>.mat`` on disk, co
     }}
 
 The list is kept exactly as the file gives it, duplicated entries and the query image included.
+A query (or gallery entry) whose image is not in ``Images.mat`` or not in ``pool.mat`` is a
+:class:`DatasetFormatError` naming the protocol file and the query index.
 This module also holds the small MATLAB readers shared with :mod:`.prw`.
 """
 
@@ -303,12 +305,25 @@ def _gallery_list(gallery: list, pool_index: Dict[str, int], where: str) -> dict
 
 
 def _load_queries(dataset_dir: str) -> List[dict]:
-    pool_index = {name: i for i, name in enumerate(_read_pool(dataset_dir))}
+    images = _read_images(dataset_dir)
+    pool_index = {name: i for i, name in enumerate(_read_pool(dataset_dir, images))}
     files = _protocol_files(dataset_dir)
     ref_path = files[_REFERENCE_SIZE]
     queries, _ = _read_protocol(ref_path, _REFERENCE_SIZE)
     records = []
+    annotation = os.path.join(dataset_dir, "annotation")
     for q, (name, box, idname) in enumerate(queries):
+        where = f"{ref_path} TestG{_REFERENCE_SIZE}[{q}].Query"
+        if name not in images:
+            raise DatasetFormatError(
+                f"{where}: image '{name}' is not in {os.path.join(annotation, 'Images.mat')}; "
+                "expected a query on an annotated test image"
+            )
+        if name not in pool_index:
+            raise DatasetFormatError(
+                f"{where}: image '{name}' is not in {os.path.join(annotation, 'pool.mat')} "
+                "(the test images); expected a query on a test image, not a train image"
+            )
         file_name = os.path.join(dataset_dir, "Image", "SSM", name)
         height, width = image_size(file_name)
         records.append(

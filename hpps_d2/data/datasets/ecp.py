@@ -31,6 +31,10 @@ Which objects become what (the ECPB ``ignore_gt`` rules of the pedestrian evalua
 * vehicles (``bicycle``, ``motorbike``, ..., their groups, ``co-rider``) and any other identity:
   skipped, they are not persons. An identity outside the documented vocabulary is also counted.
 
+A coordinate or image size that is NaN, infinite or a boolean (``json`` accepts ``NaN``,
+``Infinity`` and ``true``) is a :class:`DatasetFormatError` naming the file, ``children[k]`` and
+the field.
+
 Boxes are clipped to ``[0, imagewidth] x [0, imageheight]`` as ECPB's ``clipping_boxes`` does;
 boxes of non-positive size, and boxes that lie fully outside the image, are dropped. Clips, drops
 and exact duplicates (same identity and box twice in a frame) are counted and logged. Persons carry
@@ -55,6 +59,7 @@ from .common import (
     clip_box,
     require_path,
 )
+from .coords import check_coordinate, coordinate_problem
 
 __all__ = ["load_ecp", "parse_ecp_frame", "ecp_annotation", "SPLITS"]
 
@@ -122,9 +127,11 @@ def parse_ecp_frame(obj, where: str) -> dict:
         raise DatasetFormatError(f"{where}: expected an object with identity 'frame', got {got!r}")
     for key in ("imagewidth", "imageheight"):
         v = obj.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or v != int(v):
+        problem = coordinate_problem(v)
+        if problem is not None or v <= 0 or v != int(v):
+            what = f" ({problem})" if problem not in (None, "not a number") else ""
             raise DatasetFormatError(
-                f"{where}: field '{key}' must be a positive integer, got {v!r}"
+                f"{where}: field '{key}' must be a positive integer, got {v!r}{what}"
             )
     if not isinstance(obj.get("children", []), list):
         raise DatasetFormatError(f"{where}: field 'children' must be a list")
@@ -133,9 +140,9 @@ def parse_ecp_frame(obj, where: str) -> dict:
 
 def _number(obj: dict, key: str, where: str) -> float:
     v = obj.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if coordinate_problem(v) == "not a number":
         raise DatasetFormatError(f"{where}: field '{key}' must be a number, got {v!r}")
-    return float(v)
+    return check_coordinate(v, where, key)  # NaN, infinite, boolean: named as such
 
 
 def ecp_annotation(child: dict, where: str) -> Optional[dict]:

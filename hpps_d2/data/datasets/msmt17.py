@@ -17,7 +17,8 @@ are (never rebuilt: V2 extensions vary). The camera is the third ``_`` field of 
 Protocol (the standard one of torchreid / fast-reid): ``msmt17_train`` is ``list_train`` only
 (``list_val`` is not added), with person ids relabelled to ``0..N-1``; query and gallery keep the
 raw test ids of the list files (0..3059, shared by both). Duplicated list lines are counted and
-dropped. Images are only checked to exist, not opened.
+dropped; an image listed twice with two different person ids is a :class:`DatasetFormatError`
+naming both lines. Images are only checked to exist, not opened.
 
 Counts (docs/datasets.md section 3): 4,101 identities, 126,441 boxes, 15 cameras; train + val
 32,621 images of 1,041 identities (the list_train / list_val split, 30,248 / 2,373, is not
@@ -144,7 +145,7 @@ def load_msmt17(dataset_dir: str, split: str) -> List[dict]:
     list_file = require_path(os.path.join(version_dir, f"list_{split}.txt"), _NAME, _SECTION)
     img_dir = train_dir if split == "train" else test_dir
     skips = SkipCounter(f"{_NAME} {list_file}")
-    entries, seen = [], set()
+    entries, seen = [], {}  # relative path -> (line number, pid) of its first listing
     with open(list_file, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -152,9 +153,16 @@ def load_msmt17(dataset_dir: str, split: str) -> List[dict]:
             where = f"{list_file}:{lineno}"
             rel, pid, camera = parse_msmt17_line(line, where)
             if rel in seen:
+                first_line, first_pid = seen[rel]
+                if first_pid != pid:
+                    raise DatasetFormatError(
+                        f"{where}: image '{rel}' is listed with person id {pid} here but with "
+                        f"person id {first_pid} at line {first_line} ({list_file}:{first_line}); "
+                        "expected one identity per image"
+                    )
                 skips.add("duplicated list entry (later line dropped)", where)
                 continue
-            seen.add(rel)
+            seen[rel] = (lineno, pid)
             entries.append((rel, pid, camera))
     if not entries:
         raise DatasetFormatError(f"{list_file}: expected '<relative/path> <pid>' lines, got none")

@@ -43,6 +43,7 @@ from .common import (
     require_path,
     xywh_to_xyxy,
 )
+from .coords import coordinate_problem
 
 __all__ = ["load_posetrack21", "SPLITS"]
 
@@ -54,6 +55,18 @@ _FILES = {"train": "train.json", "gallery": "val.json", "query": "query.json"}
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _name_bad_numbers(values, where: str, expected: str) -> None:
+    """A NaN, infinite or boolean entry of a coordinate list is an error that says so."""
+    if not isinstance(values, list):
+        return
+    for i, v in enumerate(values):
+        problem = coordinate_problem(v)
+        if problem not in (None, "not a number"):
+            raise DatasetFormatError(
+                f"{where}[{i}] is {problem} ({v!r}); expected {expected} of finite numbers"
+            )
 
 
 def _is_id(v) -> bool:
@@ -87,6 +100,8 @@ def _ignore_regions(im: dict, where: str, skips: SkipCounter) -> List[List[List[
         )
     polygons = []
     for k, (px, py) in enumerate(zip(xs, ys)):
+        _name_bad_numbers(px, f"{where}.ignore_regions_x[{k}]", "a list of x coordinates")
+        _name_bad_numbers(py, f"{where}.ignore_regions_y[{k}]", "a list of y coordinates")
         if not (
             isinstance(px, list)
             and isinstance(py, list)
@@ -133,6 +148,7 @@ def _parse_annotation(ann, where: str) -> Tuple[object, List[float], int]:
     if not isinstance(ann, dict):
         raise DatasetFormatError(f"{where}: expected an object")
     bbox = ann.get("bbox")
+    _name_bad_numbers(bbox, f"{where}.bbox", "[x, y, w, h]")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
         raise DatasetFormatError(f"{where}.bbox: expected [x, y, w, h] numbers, got {bbox!r}")
     if not _is_id(ann.get("image_id")):

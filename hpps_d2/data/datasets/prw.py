@@ -23,6 +23,13 @@ keeps both (the evaluator handles it). Query boxes are converted to ``x1y1x2y2``
 clipped at 0. Every scene carries ``camera_id``, the digit after ``c`` in its name, 1-based.
 Every drop and every repair is counted and logged.
 
+Also counted and logged, but kept (the references keep them): a train or gallery box that lies
+wholly outside its frame (``x1 >= width`` or ``y1 >= height``; the training mapper drops it), a
+query whose frame is a train frame or is not listed in ``frame_test.mat``, and a query whose
+person id no other test frame shows (no gallery match; the query loader reads the gallery
+annotations for this check). A NaN or infinite number in an annotation row or in
+``query_info.txt`` is a :class:`DatasetFormatError` naming the file, row or line, and the field.
+
 Box coordinates (``boxes``): PRW stores float boxes, and the reference loaders truncate them to
 integers, for training and evaluation alike, so published PRW numbers are measured on integer
 boxes:
@@ -57,6 +64,7 @@ from .common import (
     relabel_contiguous,
     require_path,
 )
+from .coords import check_coordinate
 from .matlab import mat_string, read_mat_variable
 
 __all__ = [
@@ -78,6 +86,10 @@ _FRAME_LISTS = {
     "train": ("frame_train.mat", "img_index_train"),
     "gallery": ("frame_test.mat", "img_index_test"),
 }
+_OUTSIDE = "box wholly outside the image (kept; the training mapper drops it)"
+_NO_MATCH = "query without a gallery match (no other test frame shows its person id; kept)"
+#: Column names of an annotation row and of the numbers of a query line, for messages.
+_ANNO_FIELDS = ("pid", "x", "y", "w", "h")
 _CAMERA = re.compile(r"c(\d)")
 _QUERY_FORMAT = "'pid x y w h frame_name' (six fields separated by spaces)"
 #: Box coordinate conventions (module docstring) and the environment variable that picks one.
@@ -135,15 +147,19 @@ def read_prw_annotation(path: str) -> np.ndarray:
     a = a.astype(np.float64)
     bad = [i for i, row in enumerate(a) if not np.all(np.isfinite(row))]
     if bad:
-        raise DatasetFormatError(f"{path}: row {bad[0]} holds a non-finite value: {a[bad[0]]}")
+        for field, v in zip(_ANNO_FIELDS, a[bad[0]]):
+            check_coordinate(float(v), f"{path}: row {bad[0]}", field)  # says NaN or infinite
     return a
 
 
 def _frame_boxes(
-    path: str, rows: np.ndarray, skips: SkipCounter, boxes_as: str = "int32"
-) -> Tuple[list, list]:
-    """Clip, filter and convert the rows of one frame: (XYXY boxes, raw pids or UNLABELED)."""
-    boxes, pids = [], []
+    path: str, rows: np.ndarray, skips: SkipCounter, boxes_as: str = "int32", with_rows=False
+) -> Tuple[list, ...]:
+    """
+    Clip, filter and convert the rows of one frame: (XYXY boxes, raw pids or UNLABELED), and
+    with ``with_rows`` the row index of each kept box as a third list.
+    """
+    boxes, pids, kept = [], [], []
     for i, row in enumerate(rows):
         pid = row[0]
         if pid != int(pid) or (pid < 0 and pid != _PRW_UNLABELED):
@@ -164,7 +180,8 @@ def _frame_boxes(
                 continue
         boxes.append(box)
         pids.append(UNLABELED if pid == _PRW_UNLABELED else int(pid))
-    return boxes, pids
+        kept.append(i)
+    return (boxes, pids, kept) if with_rows else (boxes, pids)
 
 
 def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
@@ -177,7 +194,14 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter, boxes_as: str
             continue
         listed.add(frame)
         anno_path = os.path.join(anno_dir, frame + ".jpg.mat")
-        boxes, pids = _frame_boxes(anno_path, read_prw_annotation(anno_path), skips, boxes_as)
+        boxes, pids, rows = _frame_boxes(
+            anno_path, read_prw_annotation(anno_path), skips, boxes_as, with_rows=True
+        )
+        file_name = os.path.join(frames_dir, frame + ".jpg")
+        height, width = image_size(file_name)
+        for box, i in zip(boxes, rows):
+            if box[0] >= width or box[1] >= height:
+                skips.add(_OUTSIDE, f"{anno_path} row {i}")
         seen = set()
         for k, pid in enumerate(pids):
             if pid == UNLABELED:
@@ -190,8 +214,6 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter, boxes_as: str
             seen.add(pid)
         if not boxes:
             skips.add("frame without any person box (kept, background only)", frame)
-        file_name = os.path.join(frames_dir, frame + ".jpg")
-        height, width = image_size(file_name)
         annos = [
             {
                 "bbox": box,
@@ -239,16 +261,38 @@ def parse_query_line(line: str, where: str) -> Tuple[int, List[float], str]:
         raise DatasetFormatError(
             f"{where}: expected {_QUERY_FORMAT} with numbers first, got {line.rstrip()!r}"
         ) from None
+    for field, v in zip(_ANNO_FIELDS, values):
+        check_coordinate(v, where, field)  # float() accepts 'nan' and 'inf': named as such
     pid = values[0]
-    if not np.all(np.isfinite(values)) or pid != int(pid) or pid < 0:
+    if pid != int(pid) or pid < 0:
         raise DatasetFormatError(f"{where}: expected {_QUERY_FORMAT} with pid an integer >= 0")
     frame = fields[5][: -len(".jpg")] if fields[5].endswith(".jpg") else fields[5]
     return int(pid), values[1:], frame
 
 
+def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set]:
+    """
+    ({raw pid: set of test frames showing it}, set of test frames, set of train frames), for the
+    query checks (docs: a query's gallery is every test frame but its own).
+    """
+    anno_dir = os.path.join(dataset_dir, "annotations")
+    pid_frames: dict = {}
+    test = _read_frame_list(dataset_dir, "gallery")
+    for frame in test:
+        path = os.path.join(anno_dir, frame + ".jpg.mat")
+        _, pids = _frame_boxes(path, read_prw_annotation(path), SkipCounter(path), boxes_as)
+        for pid in pids:
+            if pid != UNLABELED:
+                pid_frames.setdefault(pid, set()).add(frame)
+    train_list = os.path.join(dataset_dir, _FRAME_LISTS["train"][0])
+    train = set(_read_frame_list(dataset_dir, "train")) if os.path.exists(train_list) else set()
+    return pid_frames, set(test), train
+
+
 def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
     path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
     frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    pid_frames, test_frames, train_frames = _gallery_pid_frames(dataset_dir, boxes_as)
     records = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -265,6 +309,15 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
                 continue
             if box != raw:
                 skips.add("query box clipped at 0", where)
+            if frame in train_frames:
+                skips.add(
+                    "query frame is a train frame (frame_train.mat), not a gallery frame (kept)",
+                    where,
+                )
+            elif frame not in test_frames:
+                skips.add("query frame not listed in frame_test.mat (kept)", where)
+            if not pid_frames.get(pid, set()) - {frame}:
+                skips.add(_NO_MATCH, where)
             file_name = os.path.join(frames_dir, frame + ".jpg")
             height, width = image_size(file_name)
             record = {
