@@ -11,7 +11,11 @@ Convert external backbone weights into a detectron2 checkpoint for ``MODEL.WEIGH
 IN is a torchvision state dict, or an MMDet/psvis checkpoint ``{"state_dict": ...}`` (a
 ``backbone.`` prefix is stripped). OUT is ``{"model": ..., "__author__": SRC, "matching_heuristics":
 False, "input_format": FORMAT}`` and holds only tensors and plain types (it loads with
-``torch.load(weights_only=True)``). Without ``--arch`` the architecture is read from the weights.
+``torch.load(weights_only=True)``). IN is read without running code (hpps_d2/checkpoint/io.py:
+``weights_only=True``, ``--allow-pickle`` for trusted files with other objects). The configs read
+weights/R-50-torchvision.pth, weights/R-18-torchvision.pth and
+weights/shufflenet_v2_x1_0-torchvision.pth. Without ``--arch`` the architecture is read from the
+weights.
 The config overrides that build a matching model are printed; ResNets need
 ``MODEL.RESNETS.STRIDE_IN_1X1 False`` (torchvision puts the stride in the 3x3 conv). The psvis
 ShuffleNetV1 cannot be converted: this project builds ShuffleNetV2.
@@ -25,7 +29,6 @@ and loading it into a model of the other ``INPUT.FORMAT`` is refused (hpps_d2/ch
 
 import argparse
 import os
-import pickle
 import shlex
 import sys
 
@@ -37,6 +40,7 @@ from hpps_d2.checkpoint import (
     RESNET_ARCHS,
     SHUFFLENET_ARCHS,
     IncompatibleWeightsError,
+    WeightsFileError,
     check_shapes,
     config_overrides,
     external_backbone,
@@ -139,5 +143,5 @@ def main(argv=None) -> str:
 if __name__ == "__main__":
     try:
         main()
-    except (IncompatibleWeightsError, pickle.UnpicklingError) as e:
+    except (IncompatibleWeightsError, WeightsFileError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")

@@ -3,9 +3,10 @@
 Export the weights of a hybrid pre-training checkpoint for others.
 
     python tools/export_weights.py output/pretrain_r50/model_final.pth \\
-        --whole weights/hpps-r50-whole.pth --backbone weights/hpps-r50-backbone-torchvision.pth
+        --whole weights/hpps_r50_whole.pth --backbone weights/hpps_r50_backbone_torchvision.pth
 
-``--whole``: the whole person-search model for fine-tuning in this project (``MODEL.WEIGHTS``):
+``--whole``: the whole person-search model for fine-tuning in this project (``MODEL.WEIGHTS``;
+configs/finetune/nae_<dataset>_<arch>.yaml read weights/hpps_{r50,r18,shufflenet}_whole.pth):
 backbone, RPN and RoI head, without the pre-training-only modules (SimSiam predictor, IAMs) and the
 OIM tables (their size is the pre-training identity count; fine-tuning counts its own).
 
@@ -16,6 +17,9 @@ torchvision key names, a plain state dict for torchvision-based codebases (SeqNe
 
 The architecture is read from the checkpoint's keys and, with ``--config-file``, checked
 against the config. Both outputs hold only tensors and plain types (``weights_only=True`` loads).
+The input is read without running code (hpps_d2/checkpoint/io.py): torch files with
+``weights_only=True`` (``--allow-pickle`` for trusted files with other objects), ``.pkl`` restricted
+to numpy arrays and plain types.
 
 Channel order: the ``--backbone`` file always takes RGB images normalised the torchvision way,
 whatever the model read. The model's ``INPUT.FORMAT`` comes from the checkpoint's
@@ -27,7 +31,6 @@ are and records the format when it is known.
 
 import argparse
 import os
-import pickle
 import sys
 
 import torch
@@ -144,5 +147,5 @@ def main(argv=None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (IncompatibleWeightsError, pickle.UnpicklingError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # WeightsFileError, IncompatibleWeightsError
         sys.exit(f"error: {e}")

@@ -8,11 +8,20 @@ fine-tuning (configs/finetune/*.yaml). detectron2's usual flags:
     python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model.pth
 
 Without CUDA, --num-gpus N starts N CPU processes (gloo).
+
+MODEL.WEIGHTS and --resume's checkpoints are read without running code (.pkl restricted to
+arrays, torch files with weights_only=True; hpps_d2/checkpoint/io.py); a missing MODEL.WEIGHTS is
+reported before any dataset is read. Make the weights with tools/export_weights.py (the whole
+hybrid pre-trained model, e.g. weights/hpps_r50_whole.pth) or tools/convert_weights.py (ImageNet
+backbones, e.g. weights/R-50-torchvision.pth).
 """
+import os
+
 import hpps_d2  # noqa: F401  (registers datasets and models)
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
+from hpps_d2.checkpoint.checkpointer import SafeCheckpointer
+from hpps_d2.checkpoint.io import require_weights_file
 from hpps_d2.config import add_hpps_config
 from hpps_d2.engine import launch, trainer_class
 
@@ -29,10 +38,14 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
+    # before any dataset is read or model built (a resumable run does not read MODEL.WEIGHTS)
+    if not (args.resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))):
+        require_weights_file(cfg.MODEL.WEIGHTS)
     trainer_cls = trainer_class(cfg)
     if args.eval_only:
         model = trainer_cls.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        checkpointer = SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return trainer_cls.test(cfg, model)
     trainer = trainer_cls(cfg)
     trainer.resume_or_load(resume=args.resume)

@@ -1,4 +1,5 @@
-"""Weight conversion: external backbones in, pre-trained weights out (see :mod:`.convert`)."""
+"""Weight conversion: external backbones in, pre-trained weights out (see :mod:`.convert`);
+reading weight files without running code (:mod:`.io`, :mod:`.checkpointer`)."""
 
 from .convert import (
     INPUT_FORMATS,
@@ -21,6 +22,13 @@ from .convert import (
     unwrap_state_dict,
     whole_model_for_finetuning,
 )
+from .io import (
+    UnsafeWeightsError,
+    WeightsFileError,
+    load_weights_file,
+    read_checkpoint,
+    require_weights_file,
+)
 
 __all__ = [
     "INPUT_FORMATS",
@@ -42,4 +50,9 @@ __all__ = [
     "torchvision_shufflenet_to_d2",
     "unwrap_state_dict",
     "whole_model_for_finetuning",
+    "UnsafeWeightsError",
+    "WeightsFileError",
+    "load_weights_file",
+    "read_checkpoint",
+    "require_weights_file",
 ]

@@ -28,7 +28,6 @@ part of a checkpoint silently.
 """
 
 import json
-import pickle
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -157,23 +156,18 @@ def unwrap_state_dict(checkpoint: Mapping) -> StateDict:
 
 
 def load_checkpoint(path: str, allow_pickle: bool = False) -> dict:
-    """``torch.load`` on CPU, with ``weights_only=True`` unless ``allow_pickle``.
+    """The dict in weights file ``path``, on CPU (:func:`hpps_d2.checkpoint.io.load_weights_file`):
+    torch files with ``weights_only=True`` unless ``allow_pickle``, ``.pkl`` files restricted.
 
     Raises:
-        pickle.UnpicklingError: the file holds Python objects beyond tensors and plain types
-            (some MMDet checkpoints keep their config in ``meta``); pass ``allow_pickle`` for
-            trusted files.
+        UnsafeWeightsError (a pickle.UnpicklingError): the file holds Python objects beyond
+            tensors and plain types (some MMDet checkpoints keep their config in ``meta``); pass
+            ``allow_pickle`` for trusted torch files.
+        WeightsFileError, FileNotFoundError: broken or missing files, naming the file.
     """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if not allow_pickle:
-            reason = [line.strip() for line in str(e).splitlines() if "Unsupported global" in line]
-            raise pickle.UnpicklingError(
-                f"{path} holds Python objects beyond tensors and plain types; if you trust the "
-                f"file, load it with allow_pickle (--allow-pickle). {' '.join(reason)}"
-            ) from None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    from .io import load_weights_file
+
+    return load_weights_file(path, allow_pickle)
 
 
 def external_backbone(checkpoint: Mapping) -> StateDict:

@@ -18,6 +18,12 @@ converter's and the exporter's files do) is refused by a model of the other ``IN
 model whose ``pixel_mean`` / ``pixel_std`` are ImageNet's in the other channel order is refused
 too (:func:`hpps_d2.data.image_io.check_pixel_statistics`): both would silently feed the frozen
 stem colours it was not trained on.
+
+Files are read by :func:`hpps_d2.checkpoint.io.read_checkpoint` (no file runs code; broken files
+name themselves). A checkpoint that fits less than half of what the mode loads is an error
+(:func:`check_coverage`): a wrong-architecture file would otherwise leave the model at random
+initialisation with only a warning. A converted ImageNet backbone passes in both modes: the
+backbone and per-RoI trunk are most of the model's tensors.
 """
 import logging
 from typing import Dict
@@ -26,8 +32,15 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from ..data.image_io import check_pixel_statistics
 from .convert import OIM_PREFIX, PRETRAIN_ONLY_PREFIXES
+from .io import WeightsFileError, read_checkpoint
 
-__all__ = ["INIT_MODES", "check_input_format", "select_init_keys", "load_init_weights"]
+__all__ = [
+    "INIT_MODES",
+    "check_coverage",
+    "check_input_format",
+    "select_init_keys",
+    "load_init_weights",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +89,54 @@ def check_input_format(model, checkpoint: Dict, path: str) -> None:
         )
 
 
+def check_coverage(model, incompatible, path: str, mode: str) -> int:
+    """
+    Raise WeightsFileError when fewer than half of the model's tensors that ``mode`` loads (see
+    :func:`select_init_keys`; BatchNorm counters not counted) came from ``path`` with the right
+    name and shape.
+
+    Args:
+        incompatible: what the checkpointer's ``_load_model`` returned (``missing_keys`` holds
+            the model keys not loaded, shape mismatches included; ``unexpected_keys`` and
+            ``incorrect_shapes`` the file's tensors that did not fit).
+
+    Returns:
+        the number of the model's tensors loaded.
+    """
+    # BatchNorm's num_batches_tracked counters are not weights (detectron2 never reports them)
+    target = sorted(
+        k for k in select_init_keys(model.state_dict(), mode) if not k.endswith("num_batches_tracked")
+    )
+    missing = set(incompatible.missing_keys)
+    matched = sum(k not in missing for k in target)
+    if 2 * matched < len(target):
+        unexpected = list(incompatible.unexpected_keys)
+        shapes = [k for k, *_ in incompatible.incorrect_shapes]
+        raise WeightsFileError(
+            f"{path} fits only {matched} of the model's {len(target)} tensors that "
+            f"HPPS.FINETUNE.INIT {mode!r} loads (at least half must be found with the right name "
+            f"and shape): it holds weights of another architecture or config. "
+            f"{len(unexpected)} of its tensors are not in the model (e.g. {unexpected[:3]}), "
+            f"{len(shapes)} have other shapes (e.g. {shapes[:3]}); the model misses e.g. "
+            f"{[k for k in target if k in missing][:3]}"
+        )
+    return matched
+
+
 def load_init_weights(checkpointer: DetectionCheckpointer, path: str, mode: str) -> Dict:
     """
     Load ``path`` into ``checkpointer.model`` following ``mode`` (model weights only).
 
+    The file is read by :func:`~hpps_d2.checkpoint.io.read_checkpoint` whatever the checkpointer.
+
     Returns:
         dict with ``loaded`` (number of tensors loaded) and ``skipped`` (keys left out by the mode).
+
+    Raises:
+        FileNotFoundError, WeightsFileError (UnsafeWeightsError): see :mod:`.io`; WeightsFileError
+            also when less than half of the model fits (:func:`check_coverage`).
     """
-    checkpoint = checkpointer._load_file(checkpointer.path_manager.get_local_path(path))
+    checkpoint = read_checkpoint(path)
     check_input_format(checkpointer.model, checkpoint, path)
     model_sd = checkpoint["model"] if "model" in checkpoint else checkpoint
     kept = select_init_keys(model_sd, mode)
@@ -96,4 +149,5 @@ def load_init_weights(checkpointer: DetectionCheckpointer, path: str, mode: str)
     incompatible = checkpointer._load_model(checkpoint)
     if incompatible is not None:
         checkpointer._log_incompatible_keys(incompatible)
+        check_coverage(checkpointer.model, incompatible, path, mode)
     return {"loaded": len(kept), "skipped": skipped}

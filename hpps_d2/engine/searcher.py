@@ -10,11 +10,12 @@ from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
+from ..checkpoint.checkpointer import SafeCheckpointer
 from ..checkpoint.init import load_init_weights
+from ..checkpoint.io import require_weights_file
 from ..data.image_io import check_pixel_statistics
 
 __all__ = ["Match", "PersonSearcher", "list_gallery_images"]
@@ -51,6 +52,7 @@ class PersonSearcher:
     """
 
     def __init__(self, cfg):
+        require_weights_file(cfg.MODEL.WEIGHTS)  # before the model is built
         check_pixel_statistics(cfg.INPUT.FORMAT, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD)
         cfg = cfg.clone()
         cfg.defrost()
@@ -60,7 +62,8 @@ class PersonSearcher:
         self.model = build_model(cfg)
         self.model.eval()
         if cfg.MODEL.WEIGHTS:
-            load_init_weights(DetectionCheckpointer(self.model), cfg.MODEL.WEIGHTS, "whole")
+            # read without running code; broken / wrong-architecture files are errors
+            load_init_weights(SafeCheckpointer(self.model), cfg.MODEL.WEIGHTS, "whole")
         else:
             logger.warning("MODEL.WEIGHTS is empty: searching with a randomly initialised model")
         self.resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
