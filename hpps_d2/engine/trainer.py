@@ -24,7 +24,6 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.evaluation import inference_on_dataset, print_csv_format
@@ -33,7 +32,10 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint.checkpointer import SafeCheckpointer
 from ..checkpoint.init import load_init_weights
+from ..checkpoint.io import require_weights_file
+from ..config.check import check_train_config
 from ..data.build import DeterministicTrainLoader, filter_empty_scenes, train_subset
 from ..evaluation import (
     PersonSearchEvaluator,
@@ -164,10 +166,19 @@ class DeterministicStepTrainer(SimpleTrainer):
 class PersonSearchTrainer(DefaultTrainer):
     """Trains PersonSearchRCNN on ``cfg.DATASETS.TRAIN`` (person-search scenes, single view)."""
 
+    #: DATASETS.TRAIN are hybrid pre-training sources (they need task / labeled metadata)
+    PRETRAINING = False
+
     def __init__(self, cfg):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
+        # Config mistakes (device, datasets, source ratios) and a missing MODEL.WEIGHTS are
+        # reported before any dataset is read (MODEL.WEIGHTS is not read when a run in OUTPUT_DIR
+        # may be resumed instead).
+        if not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+            require_weights_file(cfg.MODEL.WEIGHTS)
+        check_train_config(cfg, pretraining=self.PRETRAINING)
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         cfg = cfg.clone()
         cfg.defrost()
@@ -197,7 +208,7 @@ class PersonSearchTrainer(DefaultTrainer):
             clip_gradients=build_gradient_clipper(cfg),
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(
+        self.checkpointer = SafeCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), data_loader=self.train_loader
         )
         self.start_iter = 0
@@ -266,7 +277,11 @@ class PersonSearchTrainer(DefaultTrainer):
         return super().build_writers() + [LossGroupPrinter()]
 
     def resume_or_load(self, resume=True):
-        """Resume from OUTPUT_DIR, or else initialise from MODEL.WEIGHTS per HPPS.FINETUNE.INIT."""
+        """
+        Resume from OUTPUT_DIR, or else initialise from MODEL.WEIGHTS per HPPS.FINETUNE.INIT.
+        Both read files without running code and refuse broken or wrong-architecture files
+        (:mod:`hpps_d2.checkpoint.io`, :class:`~hpps_d2.checkpoint.checkpointer.SafeCheckpointer`).
+        """
         if resume and self.checkpointer.has_checkpoint():
             super().resume_or_load(resume=True)
         elif self.cfg.MODEL.WEIGHTS:
@@ -339,6 +354,8 @@ class _SingleView:
 
 class HybridPretrainTrainer(PersonSearchTrainer):
     """Hybrid pre-training on unified sub-task data (paper, "Hybrid Learning")."""
+
+    PRETRAINING = True
 
     def load_train_data(self, cfg) -> Dict:
         unified = load_unified(cfg.DATASETS.TRAIN)
