@@ -27,6 +27,8 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
+from ..utils.safe_pickle import restricted_load
+
 __all__ = [
     "ALLOWED_GLOBALS",
     "EXPECTED",
@@ -79,20 +81,15 @@ if hasattr(_NUMERIC, "_frombuffer"):
     ALLOWED_GLOBALS[("numpy._core.numeric", "_frombuffer")] = _NUMERIC._frombuffer
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, f, path: str):
-        super().__init__(f, encoding="latin1")  # Python 2 pickles of the Detectron model zoo
-        self.path = path
+def _refuse(path: str):
+    def error(what: str) -> UnsafeWeightsError:
+        return UnsafeWeightsError(
+            f"{path} names the global {what}, which is not a tensor, array or "
+            f"plain type: unpickling it could run code, so the file is refused. A .pkl weights "
+            f"file may hold only {EXPECTED} (numpy arrays, dicts, lists, numbers, strings)"
+        )
 
-    def find_class(self, module, name):
-        obj = ALLOWED_GLOBALS.get((module, name))
-        if obj is None:
-            raise UnsafeWeightsError(
-                f"{self.path} names the global {module}.{name}, which is not a tensor, array or "
-                f"plain type: unpickling it could run code, so the file is refused. A .pkl weights "
-                f"file may hold only {EXPECTED} (numpy arrays, dicts, lists, numbers, strings)"
-            )
-        return obj
+    return error
 
 
 def missing_weights_message(path: str, key: str = "MODEL.WEIGHTS") -> str:
@@ -135,7 +132,8 @@ def _first_line(e: BaseException) -> str:
 def _load_pickle(local: str, path: str) -> Any:
     try:
         with open(local, "rb") as f:
-            return _RestrictedUnpickler(f, path).load()
+            # encoding latin1: Python 2 pickles of the Detectron model zoo
+            return restricted_load(f, ALLOWED_GLOBALS, _refuse(path), encoding="latin1")
     except UnsafeWeightsError:
         raise
     except Exception as e:  # EOFError, UnpicklingError, ValueError, ... from broken bytes

@@ -31,13 +31,14 @@ Each crop has ``person_id = UNLABELED`` (identity pseudo-labels come from data u
 :func:`hpps_d2.data.image_io.read_image`; ``file_name`` is ``<lmdb folder>/<key>``, a name only.
 """
 
+import codecs
 import logging
 import os
-import pickle
 from typing import List, Optional
 
 import numpy as np
 
+from ...utils.safe_pickle import restricted_load
 from ..image_io import open_lmdb
 from .catalog import SplitSpec
 from .common import (
@@ -69,28 +70,23 @@ def _key_str(key, where: str) -> str:
 
 #: The only globals a ``keys.pkl`` may name: pickle protocols 0-2 write ``bytes`` objects as calls
 #: to these two (``_codecs.encode(str, "latin1")``, ``bytes()``), which build bytes and nothing else.
-_SAFE_GLOBALS = frozenset({("_codecs", "encode"), ("builtins", "bytes"), ("__builtin__", "bytes")})
+_SAFE_GLOBALS = {
+    ("_codecs", "encode"): codecs.encode,
+    ("builtins", "bytes"): bytes,
+    ("__builtin__", "bytes"): bytes,
+}
 
 
-class _KeysUnpickler(pickle.Unpickler):
-    """Unpickler that builds plain containers only: every other global is refused."""
-
-    def __init__(self, file, path: str):
-        super().__init__(file)
-        self.path = path
-
-    def find_class(self, module, name):
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise DatasetFormatError(
-            f"{self.path}: refused to load the global '{module}.{name}': keys.pkl may only hold "
+def _refuse(path: str):
+    def error(what: str) -> DatasetFormatError:
+        return DatasetFormatError(
+            f"{path}: refused to load the global '{what}': keys.pkl may only hold "
             "lists, tuples, dicts, strings, bytes and numbers (a list of keys or a dict "
             "{'keys': [...], 'pids'|'vids': [...]}); nothing from it was executed. Rewrite it "
             "with plain Python lists (e.g. pids.tolist() for a NumPy array)."
         )
 
-    def persistent_load(self, pid):
-        raise DatasetFormatError(f"{self.path}: refused a persistent id {pid!r} in keys.pkl")
+    return error
 
 
 def read_keys(path: str) -> List[str]:
@@ -105,7 +101,7 @@ def read_keys(path: str) -> List[str]:
     """
     try:
         with open(path, "rb") as f:
-            obj = _KeysUnpickler(f, path).load()
+            obj = restricted_load(f, _SAFE_GLOBALS, _refuse(path))
     except DatasetFormatError:
         raise
     except Exception as e:  # unpickling a corrupt file can raise almost any type
