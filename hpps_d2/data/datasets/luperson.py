@@ -69,7 +69,8 @@ def _key_str(key, where: str) -> str:
 
 
 #: The only globals a ``keys.pkl`` may name: pickle protocols 0-2 write ``bytes`` objects as calls
-#: to these two (``_codecs.encode(str, "latin1")``, ``bytes()``), which build bytes and nothing else.
+#: to these two (``_codecs.encode(str, "latin1")``, ``bytes()``), which build bytes and nothing
+#: else.
 _SAFE_GLOBALS = {
     ("_codecs", "encode"): codecs.encode,
     ("builtins", "bytes"): bytes,
