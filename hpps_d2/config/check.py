@@ -29,8 +29,8 @@ def _dataset_problems(names, role: str, needs_metadata: bool) -> List[str]:
     if missing:
         out.append(
             f"DATASETS.{role}: {len(missing)} dataset(s) not registered: {', '.join(missing)} "
-            "(the registered names are in hpps_d2/data/datasets/catalog.py; a dataset of your own must "
-            "be registered in DatasetCatalog: README.md, 'A dataset of your own', and tools/train_net.py --register)"
+            "(the registered names are in hpps_d2/data/datasets/catalog.py; register a dataset of "
+            "your own with tools/train_net.py --register FILE.py: README.md, 'A dataset of your own')"
         )
     if needs_metadata:
         for n in names:
