@@ -71,7 +71,10 @@ def test_missing_dataset_fails_naming_it_with_the_whole_path(tmp_path, capsys):
     assert len(missing) == 1 and missing[0].startswith(f"MISSING {p}prw_train: PRW: expected")
     # the note is whole, never cut mid-path
     assert f"'{tmp_path / 'PRW'}" in missing[0]
-    assert missing[0].endswith("(the root is $HPPS_DATASETS, default ./datasets).")
+    assert f"Searched the datasets root '{tmp_path}'" in missing[0]
+    assert missing[0].endswith(
+        "set HPPS_DATASETS=/path/to/datasets (the folder holding PRW/, CUHK-SYSU/, ...)."
+    )
 
 
 def test_only_that_selects_nothing_fails(tmp_path, capsys):

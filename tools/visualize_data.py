@@ -5,6 +5,8 @@ Write PNGs of dataset records with their boxes and identities, and of unified tw
     python tools/visualize_data.py --dataset synth_prw_train --out vis/ --num 4
     python tools/visualize_data.py --dataset synth_msmt17_train --unified --out vis/
 
+Each picture has a legend strip at the bottom naming the colours: labeled person (green, its id),
+unlabeled person (orange-yellow, "?"), ignore region (magenta, dashed and hatched).
 With --unified, the records go through data unification (global/pseudo identities) and the hybrid
 mapper (canvas for re-ID crops, two augmented views), as in pre-training.
 """
@@ -21,7 +23,7 @@ from hpps_d2.config import add_hpps_config
 from hpps_d2.data.hybrid_mapper import HybridDatasetMapper
 from hpps_d2.data.image_io import read_image
 from hpps_d2.data.unify import unify
-from hpps_d2.utils.visualize import draw_record, draw_views, side_by_side
+from hpps_d2.utils.visualize import add_legend, draw_record, draw_views, side_by_side
 
 
 def main(argv=None):
@@ -51,13 +53,13 @@ def main(argv=None):
     for i in picks:
         r = records[i]
         if args.unified:
-            panels = draw_views(mapper(r), cfg.INPUT.FORMAT)
+            picture = add_legend(side_by_side(draw_views(mapper(r), cfg.INPUT.FORMAT)))
             name = f"{args.dataset}_{i:05d}_views.png"
-        else:
-            panels = [draw_record(r, read_image(r, cfg.INPUT.FORMAT), cfg.INPUT.FORMAT)]
+        else:  # draw_record adds the legend strip itself
+            picture = draw_record(r, read_image(r, cfg.INPUT.FORMAT), cfg.INPUT.FORMAT)
             name = f"{args.dataset}_{i:05d}.png"
         path = os.path.join(args.out, name)
-        cv2.imwrite(path, side_by_side(panels)[:, :, ::-1])
+        cv2.imwrite(path, picture[:, :, ::-1])
         written.append(path)
     print("\n".join(written))
 

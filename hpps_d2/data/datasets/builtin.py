@@ -1,7 +1,8 @@
 """
 Register every dataset split of the paper in detectron2's catalogs, at ``import hpps_d2``.
 
-The root folder is ``$HPPS_DATASETS`` (default ``./datasets``); the synthetic world lives in
+The root folder is ``$HPPS_DATASETS``, or the repository's ``datasets/`` folder when it is not set
+(:func:`~.common.get_datasets_root`, whatever the working directory); the synthetic world lives in
 ``<root>/synth`` and is registered with the prefix ``synth_`` (``synth_prw_train``, ...), read by
 the very same loaders. Registration only records functions: nothing is read until a split is used.
 """
@@ -9,6 +10,7 @@ import os
 
 from . import crowdhuman, cuhk03, cuhk_sysu, ecp, luperson, msmt17, posetrack21, prw
 from .catalog import register_split
+from .common import get_datasets_root
 
 __all__ = ["ALL_SPLITS", "SYNTH_PREFIX", "get_datasets_root", "register_all"]
 
@@ -25,11 +27,6 @@ ALL_SPLITS = (
 )
 
 SYNTH_PREFIX = "synth_"
-
-
-def get_datasets_root() -> str:
-    """``$HPPS_DATASETS``, or ``./datasets`` when it is not set."""
-    return os.path.expanduser(os.getenv("HPPS_DATASETS", "datasets"))
 
 
 def register_all(root: str, prefix: str = "") -> list:

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .common import check_record_paths, confine_paths, count_identities
+from .common import check_record_paths, confine_paths, count_identities, searching_root
 
 __all__ = ["SplitSpec", "load_split", "register_split", "standard_splits", "TASKS", "ROLES"]
 
@@ -126,8 +126,9 @@ def load_split(spec: SplitSpec, dataset_dir: str, name: Optional[str] = None) ->
     return records
 
 
-def _load_and_count(full_name: str, spec: SplitSpec, dataset_dir: str) -> List[dict]:
-    records = load_split(spec, dataset_dir, full_name)
+def _load_and_count(full_name: str, spec: SplitSpec, dataset_dir: str, root: str) -> List[dict]:
+    with searching_root(root):  # a DatasetNotFoundError names the root searched
+        records = load_split(spec, dataset_dir, full_name)
     meta = MetadataCatalog.get(full_name)
     n = count_identities(records)
     if getattr(meta, "num_identities", None) != n:
@@ -143,13 +144,14 @@ def register_split(spec: SplitSpec, root: str, prefix: str = "") -> str:
     Register ``spec`` for the datasets under ``root``; returns the full catalog name.
 
     Args:
-        root: folder holding every dataset (``$HPPS_DATASETS``).
+        root: folder holding every dataset (``$HPPS_DATASETS``, see
+            :func:`~.common.get_datasets_root`); named in a "missing dataset" error.
         prefix: prepended to the name and to ``links``, e.g. ``"synth_"``.
     """
     full_name = prefix + spec.name
     dataset_dir = os.path.join(root, spec.subdir)
     DatasetCatalog.register(
-        full_name, lambda: _load_and_count(full_name, spec, dataset_dir)
+        full_name, lambda: _load_and_count(full_name, spec, dataset_dir, root)
     )
     MetadataCatalog.get(full_name).set(
         dataset_dir=dataset_dir,

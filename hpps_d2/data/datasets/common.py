@@ -23,6 +23,11 @@ from PIL import Image, UnidentifiedImageError
 __all__ = [
     "UNLABELED",
     "DATASETS_README",
+    "ENV_VAR",
+    "default_datasets_root",
+    "get_datasets_root",
+    "searching_root",
+    "root_hint",
     "DatasetNotFoundError",
     "DatasetFormatError",
     "UnsafePathError",
@@ -48,9 +53,82 @@ UNLABELED = -1
 #: Where users are told to look when a dataset is missing.
 DATASETS_README = "datasets/README.md"
 
+#: Environment variable naming the datasets root.
+ENV_VAR = "HPPS_DATASETS"
+
+# The repository checkout holding this package (hpps_d2/data/datasets/common.py -> 3 folders up).
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+# The datasets root being searched by the split now loading (set by the catalog), or None.
+_SEARCHED_ROOT: contextvars.ContextVar = contextvars.ContextVar("hpps_searched_root", default=None)
+
+
+def default_datasets_root() -> str:
+    """
+    The datasets root when ``$HPPS_DATASETS`` is not set: the repository's ``datasets/`` folder
+    (absolute, whatever the working directory), or ``./datasets`` of the working directory when
+    the package is installed without its checkout (no ``datasets/`` folder next to it).
+    """
+    repo_datasets = os.path.join(_REPO, "datasets")
+    return repo_datasets if os.path.isdir(repo_datasets) else os.path.abspath("datasets")
+
+
+def get_datasets_root() -> str:
+    """
+    ``$HPPS_DATASETS`` (``~`` expanded, a relative value taken relative to the working
+    directory), or :func:`default_datasets_root` when it is unset or empty; always absolute.
+    """
+    value = os.getenv(ENV_VAR, "")
+    return os.path.abspath(os.path.expanduser(value)) if value else default_datasets_root()
+
+
+@contextlib.contextmanager
+def searching_root(root: str):
+    """While active, a :class:`DatasetNotFoundError` names ``root`` as the datasets root searched."""
+    token = _SEARCHED_ROOT.set(root)
+    try:
+        yield
+    finally:
+        _SEARCHED_ROOT.reset(token)
+
+
+def root_hint() -> str:
+    """
+    The sentence ending a "missing dataset" error: which datasets root was searched and how to
+    change it. The root is the one of the split being loaded (:func:`searching_root`), else
+    :func:`get_datasets_root`.
+    """
+    searched = _SEARCHED_ROOT.get()
+    value = os.getenv(ENV_VAR, "")
+    if value:
+        origin = f"${ENV_VAR} is set to '{value}'"
+    else:
+        default = default_datasets_root()
+        in_repo = default == os.path.join(_REPO, "datasets")
+        which = "the repository's datasets/ folder" if in_repo else "./datasets of the working directory"
+        origin = f"${ENV_VAR} is not set, so the default root is {which} '{default}'"
+    if searched:
+        where = f"Searched the datasets root '{os.path.abspath(searched)}'"
+    else:
+        where = f"Datasets are looked for under the datasets root '{get_datasets_root()}'"
+    return (
+        f"{where} ({origin}); to read the datasets from another folder, "
+        f"set {ENV_VAR}=/path/to/datasets (the folder holding PRW/, CUHK-SYSU/, ...)."
+    )
+
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset file or folder that a loader needs does not exist."""
+    """
+    A dataset file or folder that a loader needs does not exist.
+
+    The message is completed with :func:`root_hint`: the datasets root that was searched and how
+    to change it (``$HPPS_DATASETS``), so that every loader's "missing" error says it.
+    """
+
+    def __init__(self, message: str):
+        if ENV_VAR not in message:  # a message that already says it (e.g. unpickled) keeps one
+            message = f"{message} {root_hint()}"
+        super().__init__(message)
 
 
 class DatasetFormatError(ValueError):
@@ -151,8 +229,7 @@ def require_path(path: str, dataset: str, section: str) -> str:
     if not os.path.exists(path):
         raise DatasetNotFoundError(
             f"{dataset}: expected '{path}' but it does not exist. Prepare the dataset as described "
-            f"in {DATASETS_README}, section '{section}' (the root is $HPPS_DATASETS, default "
-            "./datasets)."
+            f"in {DATASETS_README}, section '{section}'."
         )
     return path
 
