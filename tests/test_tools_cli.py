@@ -7,7 +7,10 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = ["demo.py", "run_study.py", "search_demo.py", "visualize_data.py", "install_detectron2.py"]
+TOOLS = [
+    "demo.py", "run_study.py", "search_demo.py", "visualize_data.py", "install_detectron2.py",
+    "check_datasets.py", "train_net.py",
+]
 
 
 def _run(args):
@@ -37,3 +40,10 @@ def test_search_demo_refuses_a_degenerate_box():
     assert out.returncode == 2, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     assert "--box" in out.stderr and "X2 > X1" in out.stderr, out.stderr[-1000:]
+
+
+def test_train_net_help_names_this_projects_configs():
+    out = _run(["tools/train_net.py", "--help"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    for cfg in ("configs/pretrain.yaml", "configs/finetune/nae_prw_r50.yaml", "configs/synth/pretrain_shufflenet.yaml"):
+        assert cfg in out.stdout, f"train_net --help does not name {cfg}"

@@ -35,7 +35,9 @@ def _n(count, word):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--prefix", default="", help="catalog prefix, e.g. synth_")
     parser.add_argument(
         "--only", nargs="+", default=[""], metavar="START",

@@ -36,7 +36,9 @@ def _schedule(iters: int) -> list:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", default="demo_output/runs")
     p.add_argument("--pretrain-iters", type=int, default=None, help="default: the config's")
     p.add_argument("--finetune-iters", type=int, default=None, help="default: the config's")

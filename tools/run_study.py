@@ -18,7 +18,9 @@ from hpps_d2.engine.study import DATASETS, FRACTIONS, PARTS, execute, plan, writ
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", default="results", help="report, plots and results.json (committed)")
     p.add_argument("--work", default="output/study", help="runs: checkpoints and logs (not committed)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")

@@ -118,8 +118,19 @@ def main(args):
     return trainer.train()
 
 
+def _shipped_configs() -> str:
+    """The YAML configs under configs/, one per line, for --help."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    names = []
+    for folder, _, files in sorted(os.walk(os.path.join(root, "configs"))):
+        yamls = [f for f in files if f.endswith(".yaml")]
+        names += sorted(os.path.relpath(os.path.join(folder, f), root) for f in yamls)
+    return "\n".join("  " + n for n in names)
+
+
 def argument_parser():
-    parser = default_argument_parser()
+    parser = default_argument_parser(epilog=f"configs shipped with hpps_d2:\n{_shipped_configs()}")
+    parser.description = __doc__
     parser.add_argument(
         "--register",
         action="append",

@@ -27,7 +27,9 @@ from hpps_d2.utils.visualize import add_legend, draw_record, draw_views, side_by
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dataset", required=True, help="catalog name, e.g. synth_prw_train")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--num", type=int, default=4, help="number of records to draw")
