@@ -13,7 +13,7 @@ OIM tables (their size is the pre-training identity count; fine-tuning counts it
 ``--backbone``: the backbone and its last stage (ResNet res5 / ShuffleNetV2 stage4 + conv5) with
 torchvision key names, a plain state dict for torchvision-based codebases (SeqNet, NAE, COAT)::
 
-    torchvision.models.resnet50().load_state_dict(torch.load(path), strict=False)  # only fc missing
+    torchvision.models.resnet50().load_state_dict(torch.load(path, weights_only=True), strict=False)  # only fc missing
 
 The architecture is read from the checkpoint's keys and, with ``--config-file``, checked
 against the config. Both outputs hold only tensors and plain types (``weights_only=True`` loads).
@@ -137,7 +137,7 @@ def main(argv=None) -> dict:
         _save(backbone, args.backbone)
         print(f"backbone: torchvision {arch}, {len(backbone)} tensors -> {args.backbone}")
         print(
-            f"  torchvision.models.{arch}().load_state_dict(torch.load(path), strict=False)"
+            f"  torchvision.models.{arch}().load_state_dict(torch.load(path, weights_only=True), strict=False)"
             "  # only fc.* missing"
         )
         written["backbone"] = args.backbone
