@@ -25,7 +25,6 @@ Every drop and every repair is counted and logged.
 """
 
 import json
-import math
 import os
 from typing import Dict, List, Tuple
 
@@ -54,7 +53,7 @@ _FILES = {"train": "train.json", "gallery": "val.json", "query": "query.json"}
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return coordinate_problem(v) is None
 
 
 def _name_bad_numbers(values, where: str, expected: str) -> None:
