@@ -3,12 +3,10 @@
 :func:`~hpps_d2.checkpoint.io.load_weights_file` (no file runs code) and refusing a checkpoint
 that fits too little of the model (:func:`~hpps_d2.checkpoint.init.check_coverage`).
 """
-import os
-
 from detectron2.checkpoint import DetectionCheckpointer
 
 from .init import check_coverage
-from .io import read_checkpoint
+from .io import is_missing_file, read_checkpoint
 
 __all__ = ["SafeCheckpointer"]
 
@@ -29,7 +27,7 @@ class SafeCheckpointer(DetectionCheckpointer):
         return read_checkpoint(filename)
 
     def load(self, path, *args, **kwargs):
-        if path and "://" not in path and not os.path.isfile(path):
+        if is_missing_file(path):
             raise FileNotFoundError(
                 f"{path}: no such checkpoint file (with --resume, {self.save_dir}/last_checkpoint "
                 f"names it; else it is MODEL.WEIGHTS)"

@@ -110,9 +110,14 @@ def missing_weights_message(path: str, key: str = "MODEL.WEIGHTS") -> str:
     )
 
 
+def is_missing_file(path: str) -> bool:
+    """True when ``path`` names a local file that does not exist (empty and URLs are not)."""
+    return bool(path) and "://" not in path and not os.path.isfile(path)
+
+
 def require_weights_file(path: str, key: str = "MODEL.WEIGHTS") -> None:
     """Raise FileNotFoundError (saying how to make it) unless ``path`` is empty, a URL or a file."""
-    if path and "://" not in path and not os.path.isfile(path):
+    if is_missing_file(path):
         raise FileNotFoundError(missing_weights_message(path, key))
 
 
