@@ -1,10 +1,11 @@
 """
-Differentiable all-gather of rows whose count differs between ranks.
+All-gather of rows whose count differs between ranks: with gradient (:func:`all_gather_rows`)
+and without (:func:`all_gather_variable`, the OIM table updates).
 
-Used where a loss must see the whole global batch, e.g. L_con's prediction MLP, whose BatchNorm
-needs more rows than one GPU's two images give (SimSiam trains its predictor with SyncBN over the
-whole batch: facebookresearch/simsiam main_simsiam.py L150-152 converts the whole model to SyncBatchNorm).
-Every rank must call it (it is a collective), with rows of the same trailing shape.
+The differentiable one serves a loss that must see the whole global batch, e.g. L_con's prediction
+MLP, whose BatchNorm needs more rows than one GPU's two images give (SimSiam trains with SyncBN
+over the whole batch: facebookresearch/simsiam main_simsiam.py L150-152). Every rank must call
+them (they are collectives), with rows of the same trailing shape.
 """
 from typing import List
 
@@ -12,7 +13,7 @@ import torch
 import torch.distributed as dist
 from detectron2.utils import comm
 
-__all__ = ["all_gather_rows"]
+__all__ = ["all_gather_rows", "all_gather_variable"]
 
 
 class _AllGather(torch.autograd.Function):
@@ -38,6 +39,32 @@ def _sizes(n: int, device) -> List[int]:
     return [int(s.item()) for s in sizes]
 
 
+def _padded(x: torch.Tensor, sizes: List[int]) -> torch.Tensor:
+    """``x`` with zero rows appended up to ``max(sizes)`` rows (all_gather needs equal shapes)."""
+    n = max(sizes)
+    if x.shape[0] == n:
+        return x
+    return torch.cat([x, x.new_zeros((n - x.shape[0],) + tuple(x.shape[1:]))])
+
+
+def all_gather_variable(t: torch.Tensor) -> List[torch.Tensor]:
+    """
+    All-gather (no gradient) a tensor whose first dimension may differ between ranks.
+
+    Args:
+        t: (N_r, ...) on this rank.
+    Returns:
+        list of world_size tensors, in rank order (``[t]`` without a process group).
+    """
+    if comm.get_world_size() == 1:
+        return [t]
+    sizes = _sizes(t.shape[0], t.device)
+    padded = _padded(t, sizes)
+    out = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(out, padded)
+    return [o[:n] for o, n in zip(out, sizes)]
+
+
 def all_gather_rows(x: torch.Tensor) -> torch.Tensor:
     """
     Args:
@@ -53,7 +80,5 @@ def all_gather_rows(x: torch.Tensor) -> torch.Tensor:
     if comm.get_world_size() == 1:
         return x
     sizes = _sizes(x.shape[0], x.device)
-    padded = x.new_zeros((max(sizes),) + tuple(x.shape[1:]))
-    padded = torch.cat([x, padded[x.shape[0] :]]) if x.shape[0] < max(sizes) else x
-    parts = _AllGather.apply(padded)
+    parts = _AllGather.apply(_padded(x, sizes))
     return torch.cat([p[:n] for p, n in zip(parts, sizes)])

@@ -38,6 +38,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .gather import all_gather_variable
+
 __all__ = ["OIMLoss", "all_gather_variable"]
 
 logger = logging.getLogger(__name__)
@@ -45,29 +47,6 @@ logger = logging.getLogger(__name__)
 
 def _dist_ready() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def all_gather_variable(t: torch.Tensor) -> List[torch.Tensor]:
-    """
-    All-gather a tensor whose first dimension may differ between ranks.
-
-    Args:
-        t: (N_r, ...) on this rank.
-    Returns:
-        list of world_size tensors, in rank order.
-    """
-    if not _dist_ready():
-        return [t]
-    world = dist.get_world_size()
-    n = torch.tensor([t.shape[0]], device=t.device, dtype=torch.int64)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes = [int(s.item()) for s in sizes]
-    padded = t.new_zeros((max(sizes),) + tuple(t.shape[1:]))
-    padded[: t.shape[0]] = t
-    out = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(out, padded)
-    return [o[:s] for o, s in zip(out, sizes)]
 
 
 class OIMLoss(nn.Module):
