@@ -72,10 +72,10 @@ def all_gather_rows(x: torch.Tensor) -> torch.Tensor:
 
     Returns:
         (sum_r N_r, ...) the rows of every rank in rank order (``x`` itself without a process
-        group). The backward pass returns to each rank the gradient of its own rows summed over the
-        ranks' copies of the result (as ``torch.distributed.nn.functional.all_gather``), so with a loss
-        computed identically on every rank and DDP's mean over ranks the update is the gradient of
-        that one global loss.
+        group). The backward pass returns to each rank the gradient of its own rows summed over
+        the ranks' copies of the result (as ``torch.distributed.nn.functional.all_gather``), so
+        with a loss computed identically on every rank and DDP's mean over ranks the update is the
+        gradient of that one global loss.
     """
     if comm.get_world_size() == 1:
         return x
