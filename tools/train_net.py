@@ -37,6 +37,7 @@ from detectron2.utils.logger import setup_logger
 from hpps_d2.checkpoint.checkpointer import SafeCheckpointer
 from hpps_d2.checkpoint.io import require_weights_file
 from hpps_d2.config import add_hpps_config
+from hpps_d2.config.check import check_test_config
 from hpps_d2.engine import launch, trainer_class
 
 
@@ -109,6 +110,7 @@ def main(args):
         require_weights_file(cfg.MODEL.WEIGHTS)
     trainer_cls = trainer_class(cfg)
     if args.eval_only:
+        check_test_config(cfg)  # before the model is built and the weights read
         model = trainer_cls.build_model(cfg)
         checkpointer = SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
         checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)

@@ -11,7 +11,13 @@ from typing import List
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["ConfigError", "check_train_config"]
+__all__ = ["ConfigError", "check_test_config", "check_train_config"]
+
+#: evaluator_type values a DATASETS.TEST split may have: the evaluations the trainers build
+#: (hpps_d2.engine.trainer._EVALUATION; a detection-only split is evaluated by no trainer).
+TEST_EVALUATOR_TYPES = ("person_search", "reid")
+#: role of a test split -> the metadata key naming its partner split.
+TEST_PARTNER = {"query": "gallery", "gallery": "query"}
 
 #: Metadata a hybrid pre-training source needs (set by hpps_d2.data.datasets.catalog for every
 #: registered split; a user's own split must set them too, see datasets/README.md).
@@ -43,6 +49,52 @@ def _dataset_problems(names, role: str, needs_metadata: bool) -> List[str]:
                         "MetadataCatalog entry"
                     )
     return out
+
+
+def _test_split_problems(names) -> List[str]:
+    """A registered test split needs an evaluator_type the trainers evaluate and a registered partner."""
+    registered = set(DatasetCatalog.list())
+    out = []
+    for n in names:
+        if n not in registered:
+            continue  # reported by _dataset_problems
+        meta = MetadataCatalog.get(n)
+        kind, role = getattr(meta, "evaluator_type", None), getattr(meta, "role", None)
+        if kind not in TEST_EVALUATOR_TYPES:
+            out.append(
+                f"DATASETS.TEST: {n!r} has evaluator_type {kind!r}; expected one of "
+                f"{list(TEST_EVALUATOR_TYPES)} (set it in the split's MetadataCatalog entry)"
+            )
+        if role not in TEST_PARTNER:
+            out.append(
+                f"DATASETS.TEST: {n!r} has role {role!r}; expected 'query' or 'gallery' with "
+                "metadata naming its partner (query=... / gallery=...)"
+            )
+            continue
+        key = TEST_PARTNER[role]
+        partner = getattr(meta, key, None)
+        if partner not in registered:
+            out.append(
+                f"DATASETS.TEST: {n!r} (role {role}) names {key} {partner!r}, which is not "
+                f"registered (set {key}=<registered split> in its MetadataCatalog entry)"
+            )
+    return out
+
+
+def check_test_config(cfg) -> None:
+    """
+    The problems of an evaluation alone (device; DATASETS.TEST registered, evaluable, partner
+    registered), for ``--eval-only``; :func:`check_train_config` includes them.
+
+    Raises:
+        ConfigError: listing every problem found.
+    """
+    problems = _device_problems(cfg) + _dataset_problems(cfg.DATASETS.TEST, "TEST", False)
+    problems += _test_split_problems(cfg.DATASETS.TEST)
+    if not cfg.DATASETS.TEST:
+        problems.append("DATASETS.TEST is empty: name the query or gallery split(s) to evaluate")
+    if problems:
+        raise ConfigError("the config cannot evaluate:\n  " + "\n  ".join(problems))
 
 
 def _ratio_problems(cfg) -> List[str]:
@@ -80,13 +132,14 @@ def check_train_config(cfg, pretraining: bool = False) -> None:
         pretraining: the sources of DATASETS.TRAIN must carry the metadata of hybrid pre-training.
 
     Raises:
-        ConfigError: listing every problem found (device, datasets, source ratios).
+        ConfigError: listing every problem found (device, datasets, test splits, source ratios).
     """
     problems = _device_problems(cfg)
     if not cfg.DATASETS.TRAIN:
         problems.append("DATASETS.TRAIN is empty: name at least one registered dataset")
     problems += _dataset_problems(cfg.DATASETS.TRAIN, "TRAIN", pretraining)
     problems += _dataset_problems(cfg.DATASETS.TEST, "TEST", False)
+    problems += _test_split_problems(cfg.DATASETS.TEST)
     problems += _ratio_problems(cfg)
     if problems:
         raise ConfigError("the config cannot train:\n  " + "\n  ".join(problems))

@@ -69,7 +69,7 @@ def test_pkl_payload_through_eval_only_does_not_run(tmp_path):
     path = _pkl(tmp_path / "evil.pkl", {"model": {}, "__author__": Payload(marker)})
     args = default_argument_parser().parse_args(
         ["--config-file", SYNTH_FINETUNE, "--eval-only", "MODEL.WEIGHTS", path, "MODEL.DEVICE", "cpu",
-         "OUTPUT_DIR", str(tmp_path / "out"), "DATASETS.TEST", "('no_such_test_set',)"]
+         "OUTPUT_DIR", str(tmp_path / "out"), "DATASETS.TEST", "('synth_prw_gallery',)"]
     )
     with pytest.raises(UnsafeWeightsError, match=re.escape(path)):
         _tool("train_net").main(args)

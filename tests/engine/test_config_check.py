@@ -4,7 +4,7 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from hpps_d2.engine import HybridPretrainTrainer, PersonSearchTrainer
-from tests.modeling.conftest import tiny_cfg
+from tests.modeling.conftest import REPO, tiny_cfg
 
 
 @pytest.fixture
@@ -57,3 +57,50 @@ def test_pretraining_source_without_task_metadata(no_data_loading):
 def test_cuda_device_on_a_cpu_host_says_what_to_add(no_data_loading):
     with pytest.raises(ValueError, match=r"MODEL\.DEVICE is 'cuda'.*add MODEL\.DEVICE cpu"):
         PersonSearchTrainer(_cfg(**{"MODEL.DEVICE": "cuda"}))
+
+
+@pytest.fixture
+def registered(request):
+    """Register (name, metadata) pairs for one test; removed afterwards."""
+    names = []
+
+    def register(name, **meta):
+        DatasetCatalog.register(name, lambda: [])
+        MetadataCatalog.get(name).set(**meta)
+        names.append(name)
+
+    yield register
+    for n in names:
+        DatasetCatalog.remove(n)
+        MetadataCatalog.remove(n)
+
+
+def test_test_split_without_evaluator_type_fails_before_training(no_data_loading, registered):
+    registered("t_plain_gallery", role="gallery")
+    with pytest.raises(ValueError, match=r"DATASETS\.TEST: 't_plain_gallery' has evaluator_type None; expected one of \['person_search', 'reid'\]"):
+        PersonSearchTrainer(_cfg(**{"DATASETS.TEST": ("t_plain_gallery",)}))
+
+
+def test_test_split_with_an_unregistered_partner_fails_before_training(no_data_loading, registered):
+    registered("t_lonely_query", role="query", evaluator_type="reid", gallery="t_absent_gallery")
+    registered("t_roleless", evaluator_type="person_search")
+    with pytest.raises(ValueError) as e:
+        PersonSearchTrainer(_cfg(**{"DATASETS.TEST": ("t_lonely_query", "t_roleless")}))
+    msg = str(e.value)
+    assert "'t_lonely_query' (role query) names gallery 't_absent_gallery', which is not registered" in msg
+    assert "'t_roleless' has role None; expected 'query' or 'gallery' with metadata naming its partner" in msg
+
+
+def test_eval_only_checks_the_test_splits_before_building_anything(no_data_loading, registered, monkeypatch):
+    import importlib.util, os
+    registered("t_plain_query", role="query", gallery="synth_prw_gallery")
+    spec = importlib.util.spec_from_file_location("train_net_under_test", os.path.join(REPO, "tools", "train_net.py"))
+    train_net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_net)
+    monkeypatch.setattr(PersonSearchTrainer, "build_model", classmethod(lambda cls, cfg: pytest.fail("model built")))
+    args = train_net.argument_parser().parse_args([
+        "--config-file", os.path.join(REPO, "configs", "synth", "finetune_prw_shufflenet.yaml"), "--eval-only",
+        "MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "DATASETS.TEST", "('t_plain_query',)",
+    ])
+    with pytest.raises(ValueError, match=r"'t_plain_query' has evaluator_type None"):
+        train_net.main(args)
