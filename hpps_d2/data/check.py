@@ -9,9 +9,13 @@ LUPerson LMDB values and CUHK03 HDF5 slots alike), in worker processes, and retu
 :class:`DecodeProblem` per damaged image. ``tools/check_datasets.py --decode`` runs it on every
 requested split.
 """
+import collections
+import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from typing import Dict, List, Optional, Tuple
 
 from tqdm import tqdm
@@ -27,8 +31,9 @@ __all__ = [
     "image_location",
 ]
 
-#: What a problem is: the image cannot be read, or it reads at another size than its record says.
-PROBLEM_KINDS = ("unreadable", "mis-sized")
+#: What a problem is: the image cannot be read, it reads at another size than its record says, or
+#: decoding it killed the decoding process (a crash inside a native decoder).
+PROBLEM_KINDS = ("unreadable", "mis-sized", "crashed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +127,89 @@ def _tasks(records: List[dict]) -> List[_Task]:
     return list(tasks.values())
 
 
+def _fork_context():
+    # fork: workers inherit the imported package instead of importing torch again; the reader
+    # opens its own LMDB / HDF5 handles per process (see image_io).
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _decode_chunk(tasks: List[_Task]) -> List[Optional[Tuple[str, str]]]:
+    return [_decode_one(t) for t in tasks]
+
+
+def _send_decoded(conn, task: _Task) -> None:
+    conn.send(_decode_one(task))
+    conn.close()
+
+
+def _decode_isolated(task: _Task) -> Optional[Tuple[str, str]]:
+    """:func:`_decode_one` in a process of its own; a crash of that process is a "crashed" problem."""
+    ctx = _fork_context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_send_decoded, args=(sender, task))
+    proc.start()
+    sender.close()
+    try:
+        result = receiver.recv()
+    except EOFError:  # the process died before it sent anything
+        result = None
+        proc.join()
+        code = proc.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        return "crashed", (
+            f"{task[2]}: decoding it killed the decoding process ({how}); the file is probably "
+            "damaged in a way the image library does not catch: re-extract or remove it"
+        )
+    finally:
+        receiver.close()
+    proc.join()
+    return result
+
+
+def _decode_in_workers(tasks: List[_Task], workers: int, bar) -> List[Optional[Tuple[str, str]]]:
+    """
+    :func:`_decode_one` of every task in a pool of ``workers`` processes, in task order.
+
+    A worker killed by a signal (a native decoder crashing) breaks the pool; a plain
+    ``multiprocessing.Pool`` would then wait forever for the lost task. Here at most
+    ``2 * workers`` chunks are in flight: when the pool breaks, each task of those chunks is
+    decoded again in a process of its own (:func:`_decode_isolated`, which reports the one that
+    crashes) and the remaining chunks go to a new pool.
+    """
+    chunk = max(1, min(64, len(tasks) // (workers * 8)))
+    pending = collections.deque(
+        list(range(i, min(i + chunk, len(tasks)))) for i in range(0, len(tasks), chunk)
+    )
+    results: List[Optional[Tuple[str, str]]] = [None] * len(tasks)
+    while pending:
+        inflight: Dict[concurrent.futures.Future, List[int]] = {}
+        broken = False
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=_fork_context()) as pool:
+            while (pending or inflight) and not broken:
+                while pending and len(inflight) < 2 * workers:
+                    ids = pending.popleft()
+                    inflight[pool.submit(_decode_chunk, [tasks[i] for i in ids])] = ids
+                finished, _ = concurrent.futures.wait(
+                    inflight, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for future in finished:
+                    try:
+                        out = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    for i, r in zip(inflight.pop(future), out):
+                        results[i] = r
+                    bar.update(len(out))
+        if broken:  # every chunk still in flight is suspect: decode each of its tasks alone
+            for ids in inflight.values():
+                for i in ids:
+                    results[i] = _decode_isolated(tasks[i])
+                    bar.update()
+    return results
+
+
 def count_images(records: List[dict]) -> int:
     """How many images :func:`decode_split` decodes for ``records``."""
     return len(_tasks(records))
@@ -167,21 +255,13 @@ def decode_splits(
     bar = tqdm(
         total=len(tasks), desc=desc or "decode", unit="img", disable=not progress, leave=False
     )
-    results = []
     if workers <= 1 or len(tasks) <= 1:
+        results = []
         for _, t in tasks:
             results.append(_decode_one(t))
             bar.update()
     else:
-        # fork: workers inherit the imported package instead of importing torch again; the
-        # reader opens its own LMDB / HDF5 handles per process (see image_io).
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-        chunk = max(1, min(64, len(tasks) // (workers * 8)))
-        with ctx.Pool(min(workers, len(tasks))) as pool:
-            for result in pool.imap(_decode_one, [t for _, t in tasks], chunksize=chunk):
-                results.append(result)
-                bar.update()
+        results = _decode_in_workers([t for _, t in tasks], min(workers, len(tasks)), bar)
     bar.close()
     return [
         DecodeProblem(split=name, kind=r[0], file=t[2], message=r[1])

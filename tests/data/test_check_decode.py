@@ -7,10 +7,12 @@ import lmdb
 import numpy as np
 import pytest
 
+from hpps_d2.data import check as _check_module
 from hpps_d2.data.check import DecodeProblem, decode_split
 from hpps_d2.data.datasets.ecp import load_ecp
 from hpps_d2.data.datasets.msmt17 import load_msmt17
 from tests.data.check_fixtures import write_ecp, write_msmt17
+from tests.helpers import write_image
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -76,3 +78,55 @@ def test_record_without_image_is_a_problem_not_a_crash():
     problems = decode_split([{"image_id": "x"}], workers=1, split="s")
     assert len(problems) == 1 and problems[0].kind == "unreadable"
     assert "image_id 'x'" in problems[0].file and "file_name" in problems[0].message
+
+
+_REAL_DECODE = _check_module._decode_one
+
+
+class _crash_on:
+    """A picklable stand-in for check._decode_one that kills its process on one file."""
+
+    def __init__(self, victim):
+        self.victim = victim
+
+    def __call__(self, task):
+        if task[2] == self.victim:
+            import faulthandler
+            import signal
+
+            faulthandler.disable()  # pytest's traceback dump would only clutter the output
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return _REAL_DECODE(task)
+
+
+def test_a_decoder_crash_in_a_worker_is_reported_not_hung(tmp_path, monkeypatch):
+    """A worker killed by a signal (a segfaulting decoder) must not hang the pool: the image that
+    killed it is reported as 'crashed' with its file, and every other image is still decoded."""
+    import signal
+
+    from hpps_d2.data import check
+
+    paths = write_msmt17(tmp_path)
+    records = load_msmt17(str(tmp_path / "msmt17"), "train")
+    for i in range(8):  # good crops on both sides of the crashing one
+        path = write_image(str(tmp_path / f"extra{i}.jpg"), 16, 8, fmt="JPEG")
+        records.insert(0 if i < 4 else len(records), {"file_name": path, "image_id": f"extra{i}"})
+    victim = paths["good"]
+    monkeypatch.setattr(check, "_decode_one", _crash_on(victim))
+
+    def hung(*_):
+        raise TimeoutError("decode_split hung after a worker crash")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        problems = decode_split(records, workers=2, split="msmt17_train")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    by_file = {p.file: p for p in problems}
+    assert set(by_file) == {victim, paths["zero_byte"], paths["truncated"], paths["folder"]}
+    assert [by_file[paths[k]].kind for k in ("zero_byte", "truncated", "folder")] == ["unreadable"] * 3
+    assert by_file[victim].kind == "crashed"
+    assert victim in by_file[victim].message and "SIGSEGV" in by_file[victim].message
+    assert "msmt17_train" in str(by_file[victim])
