@@ -186,13 +186,14 @@ def test_cuhk_sysu_train(cuhk, caplog):
         ([30.0, 8.0, 40.0, 38.0], 1),
         ([50.0, 10.0, 60.0, 40.0], UNLABELED),  # identity 1 a second time in s2
     ]
-    assert "CUHK-SYSU train: dropped/repaired 7 items" in caplog.text
+    assert "CUHK-SYSU train (" in caplog.text
+    assert "): dropped/repaired 7 items" in caplog.text
     assert "non-positive box size (dropped): 3" in caplog.text
     assert "duplicate box in one image (dropped): 1" in caplog.text
-    assert "train image without any valid box (skipped): 1 (e.g. s3.jpg)" in caplog.text
-    assert (
-        "identity labeled twice in one image (later set unlabeled): 1 (e.g. s2.jpg)" in caplog.text
-    )
+    assert "train image without any valid box (skipped): 1 (e.g. " in caplog.text
+    assert "Img[2] 's3.jpg')" in caplog.text
+    assert "identity labeled twice in one image (later set unlabeled): 1 (e.g. " in caplog.text
+    assert "Img[1] 's2.jpg')" in caplog.text
     assert "Train.mat box without an equal train-image box (ignored): 1" in caplog.text
 
 
@@ -214,10 +215,13 @@ def test_cuhk_sysu_gallery(cuhk, caplog):
         ([60.0, 8.0, 70.0, 38.0], 1),  # the same query person twice: both kept in the gallery
     ]
     assert recs[3]["annotations"] == [] and (recs[3]["height"], recs[3]["width"]) == (60, 60)
-    assert "CUHK-SYSU gallery: dropped/repaired 3 items" in caplog.text
+    assert "CUHK-SYSU gallery (" in caplog.text
+    assert "): dropped/repaired 3 items" in caplog.text
     assert "non-positive box size (dropped): 1" in caplog.text
-    assert "gallery image without any valid box (kept): 1 (e.g. s12.jpg)" in caplog.text
-    assert "query person labeled twice in one gallery image (kept): 1 (e.g. s11.jpg)" in caplog.text
+    assert "gallery image without any valid box (kept): 1 (e.g. " in caplog.text
+    assert "Img[5] 's12.jpg')" in caplog.text
+    assert "query person labeled twice in one gallery image (kept): 1 (e.g. " in caplog.text
+    assert "Img[4] 's11.jpg')" in caplog.text
 
 
 def test_cuhk_sysu_query(cuhk):

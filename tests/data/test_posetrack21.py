@@ -116,7 +116,8 @@ def test_posetrack21_train(pt21, caplog):
     ]
     assert r["ignore_regions"] == [[[1.0, 1.0], [10.0, 1.0], [10.0, 10.0]]]
     assert recs[1]["annotations"] == [] and recs[1]["ignore_regions"] == []
-    assert "PoseTrack21 train: dropped/repaired 6 items" in caplog.text
+    assert "PoseTrack21 train (" in caplog.text
+    assert "): dropped/repaired 6 items" in caplog.text
     for reason in (
         "box clipped to the image: 1",
         "non-positive box size (dropped): 1",
@@ -140,7 +141,8 @@ def test_posetrack21_gallery(pt21, caplog):
     assert _boxes_pids(recs[1]) == [([70.0, 40.0, 80.0, 50.0], 3)]
     assert recs[0]["ignore_regions"] == [[[0.0, 0.0], [5.0, 0.0], [5.0, 5.5], [0.0, 5.5]]]
     assert recs[1]["ignore_regions"] == []
-    assert "PoseTrack21 gallery: dropped/repaired 2 items" in caplog.text
+    assert "PoseTrack21 gallery (" in caplog.text
+    assert "): dropped/repaired 2 items" in caplog.text
     assert "person labeled twice in one image (both kept): 1" in caplog.text
     assert "box clipped to the image: 1" in caplog.text
 
@@ -156,7 +158,8 @@ def test_posetrack21_query(pt21, caplog):
     assert q0["query_id"] == 500
     assert (q1["image_id"], q1["query_id"]) == (VAL_1, 501)  # its image matched by file_name
     assert q1["query"] == {"bbox": [70.0, 40.0, 80.0, 50.0], "person_id": 3}
-    assert "PoseTrack21 query: dropped/repaired 2 items" in caplog.text
+    assert "PoseTrack21 query (" in caplog.text
+    assert "): dropped/repaired 2 items" in caplog.text
     assert "non-positive box size (dropped): 1 (e.g." in caplog.text
     assert "query.json annotations[2]" in caplog.text
 

@@ -8,8 +8,11 @@ and logged by a :class:`SkipCounter` instead of disappearing silently.
 
 Paths built from annotation content (an image name, a ``file_name``, an ID) must stay inside the
 dataset's folder: :func:`check_record_paths` refuses a record whose path leaves it, and while a
-split is loaded inside :func:`confine_paths` (as the catalog does), :func:`image_size` refuses such
-a path before opening it. See :func:`path_inside` for the rule.
+split is loaded inside :func:`confine_paths` (as the catalog does), the loaders refuse such a path
+before they touch it: while a loader turns one annotation file into records it is inside
+:func:`reading_annotation`, and every path it builds from that file's text goes through
+:func:`confined_path` (so does :func:`image_size`), whose error names the annotation file and the
+line or field. See :func:`path_inside` for the rule.
 """
 import collections
 import contextlib
@@ -36,6 +39,8 @@ __all__ = [
     "require_path",
     "path_inside",
     "confine_paths",
+    "reading_annotation",
+    "confined_path",
     "check_record_paths",
     "image_size",
     "xywh_to_xyxy",
@@ -172,13 +177,21 @@ def path_inside(path: str, root: str) -> bool:
     return norm == norm_root or norm.startswith(norm_root.rstrip(os.sep) + os.sep)
 
 
-def _unsafe(split: str, what: str, path: str, root: str, section: str) -> UnsafePathError:
+# The annotation file a loader is turning into records (reading_annotation), or None.
+_ANNOTATION: contextvars.ContextVar = contextvars.ContextVar("hpps_annotation", default=None)
+
+
+def _unsafe(
+    split: str, what: str, path: str, root: str, section: str, origin: str = ""
+) -> UnsafePathError:
     where = f" (datasets/README.md, section '{section}')" if section else ""
+    which = f"{origin}" if origin else "this split's annotation file"
+    found = f" (found in {origin})" if origin else ""
     return UnsafePathError(
-        f"{split}: {what} '{path}' leaves the dataset root '{root}' (it resolves to "
+        f"{split}: {what} '{path}'{found} leaves the dataset root '{root}' (it resolves to "
         f"'{os.path.normpath(_absolute(path))}'). Paths in annotation files must be relative to "
         f"the dataset folder, without '..' or a leading '/': fix the image name / file_name / ID "
-        f"in this split's annotation file{where}."
+        f"in {which}{where}."
     )
 
 
@@ -197,6 +210,45 @@ def confine_paths(root: str, split: str, section: str = ""):
         yield
     finally:
         _CONFINEMENT.reset(token)
+
+
+@contextlib.contextmanager
+def reading_annotation(path: str):
+    """
+    While active, a path refused by :func:`confined_path` or :func:`image_size` is said to come
+    from the annotation file ``path``. Loaders enter it while they turn one file into records.
+    """
+    token = _ANNOTATION.set(path)
+    try:
+        yield
+    finally:
+        _ANNOTATION.reset(token)
+
+
+def confined_path(path: str, where: Optional[str] = None, what: str = "image path") -> str:
+    """
+    Return ``path``; inside :func:`confine_paths`, refuse it first if it leaves the dataset root.
+
+    Loaders call it on every path they build from annotation text, before the path is touched
+    (stat, open, read). Outside :func:`confine_paths` (a loader called directly) it checks nothing.
+
+    Args:
+        where: the place in the annotation file of :func:`reading_annotation`, e.g. ``"line 3"``
+            or ``"images[2].file_name"``.
+        what: what the path is, named in the error.
+
+    Raises:
+        UnsafePathError: naming the split, the path, the root and the annotation file (with
+            ``where``) that held it.
+    """
+    confinement = _CONFINEMENT.get()
+    if confinement is not None and not path_inside(path, confinement[0]):
+        root, split, section = confinement
+        origin = _ANNOTATION.get() or ""
+        if origin and where:
+            origin += f", {where}" if where.startswith("line") else f" {where}"
+        raise _unsafe(split, what, path, root, section, origin)
+    return path
 
 
 def check_record_paths(records: List[dict], root: str, split: str, section: str = "") -> None:
@@ -246,12 +298,9 @@ def image_size(path: str) -> tuple:
     Raises:
         ImageReadError: naming ``path`` when the file is missing or not a decodable image.
         UnsafePathError: inside :func:`confine_paths`, when ``path`` leaves the dataset root
-            (checked before the file is opened).
+            (checked before the file is opened, by :func:`confined_path`).
     """
-    confinement = _CONFINEMENT.get()
-    if confinement is not None and not path_inside(path, confinement[0]):
-        root, split, section = confinement
-        raise _unsafe(split, "image path", path, root, section)
+    confined_path(path)
     try:
         with Image.open(path) as im:
             width, height = im.size

@@ -35,7 +35,9 @@ from .common import (
     SkipCounter,
     box_is_valid,
     clip_box,
+    confined_path,
     image_size,
+    reading_annotation,
     require_path,
     xywh_to_xyxy,
 )
@@ -107,7 +109,7 @@ def load_crowdhuman(
     img_root = require_path(os.path.join(dataset_dir, image_dir), "CrowdHuman", _SECTION)
     skips = SkipCounter(f"CrowdHuman {odgt}")
     records, seen = [], set()
-    with open(odgt, "rb") as f:
+    with open(odgt, "rb") as f, reading_annotation(odgt):
         for lineno, raw in enumerate(f, 1):
             where = f"{odgt}:{lineno}"
             try:
@@ -125,7 +127,7 @@ def load_crowdhuman(
                 skips.add("duplicated image entry (later line dropped)", where)
                 continue
             seen.add(image_id)
-            file_name = os.path.join(img_root, image_id + ext)
+            file_name = confined_path(os.path.join(img_root, image_id + ext), f"line {lineno}")
             height, width = image_size(file_name)
             annos = []
             for k, gt in enumerate(obj.get("gtboxes", [])):

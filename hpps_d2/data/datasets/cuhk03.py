@@ -50,6 +50,8 @@ from .common import (
     DatasetNotFoundError,
     ImageReadError,
     SkipCounter,
+    confined_path,
+    reading_annotation,
     relabel_contiguous,
     require_path,
 )
@@ -267,6 +269,9 @@ def load_cuhk03(dataset_dir: str, split: str, variant: str = "labeled") -> List[
     names = [cfg["names"][i] for i in rows]
 
     img_dir = os.path.join(dataset_dir, f"images_{variant}")
+    with reading_annotation(cfg_path):  # names are refused before the images are looked for
+        for k, i in enumerate(rows):
+            confined_path(os.path.join(img_dir, names[k]), f"filelist[{i}]")
     if os.path.isdir(img_dir):
         sources = None
         missing = [n for n in names if not os.path.exists(os.path.join(img_dir, n))]

@@ -60,7 +60,9 @@ from .common import (
     UNLABELED,
     DatasetFormatError,
     SkipCounter,
+    confined_path,
     image_size,
+    reading_annotation,
     require_path,
     xywh_to_xyxy,
 )
@@ -96,14 +98,17 @@ def _read_images(dataset_dir: str) -> Dict[str, List[Box]]:
     return images
 
 
-def _valid_boxes(name: str, boxes: List[Box], skips: SkipCounter) -> List[Box]:
-    """Drop boxes of non-positive size and exact duplicates (counted), keeping the file order."""
+def _valid_boxes(where: str, boxes: List[Box], skips: SkipCounter) -> List[Box]:
+    """
+    Drop boxes of non-positive size and exact duplicates (counted), keeping the file order.
+    ``where`` (``"<Images.mat> Img[i] '<imname>'"``) locates the image in the counts.
+    """
     kept: List[Box] = []
     for j, box in enumerate(boxes):
         if box[2] <= 0 or box[3] <= 0:
-            skips.add("non-positive box size (dropped)", f"{name} box {j}")
+            skips.add("non-positive box size (dropped)", f"{where} box {j}")
         elif box in kept:
-            skips.add("duplicate box in one image (dropped)", f"{name} box {j}")
+            skips.add("duplicate box in one image (dropped)", f"{where} box {j}")
         else:
             kept.append(box)
     return kept
@@ -146,7 +151,9 @@ def _read_train_labels(dataset_dir: str, skips: SkipCounter) -> Dict[Tuple[str, 
             if box is None:
                 raise DatasetFormatError(f"{where}.scene[{j}].idlocate: expected [x, y, w, h]")
             if labels.setdefault((name, box), pid) != pid:
-                skips.add("box claimed by two Train.mat identities (first kept)", f"{name} {box}")
+                skips.add(
+                    "box claimed by two Train.mat identities (first kept)", f"{where}.scene[{j}]"
+                )
     return labels
 
 
@@ -196,8 +203,27 @@ def _protocol_files(dataset_dir: str) -> Dict[int, str]:
     return dict(sorted(files.items()))
 
 
-def _scene(dataset_dir: str, name: str, boxes: List[Box], pids: List[int]) -> dict:
-    file_name = os.path.join(dataset_dir, "Image", "SSM", name)
+def _annotation_files(dataset_dir: str) -> Tuple[str, str, str, str]:
+    """Paths of ``Images.mat``, ``Train.mat``, ``TestG50.mat`` and ``pool.mat``."""
+    protocol = os.path.join(dataset_dir, _PROTOCOL_DIR)
+    return (
+        os.path.join(dataset_dir, "annotation", "Images.mat"),
+        os.path.join(protocol, "Train.mat"),
+        os.path.join(protocol, f"TestG{_REFERENCE_SIZE}.mat"),
+        os.path.join(dataset_dir, "annotation", "pool.mat"),
+    )
+
+
+def _image_path(dataset_dir: str, name: str, source: str, where: str) -> str:
+    """``Image/SSM/<name>`` of a name read at ``where`` of the file ``source``, confined."""
+    with reading_annotation(source):
+        return confined_path(os.path.join(dataset_dir, "Image", "SSM", name), where)
+
+
+def _scene(dataset_dir: str, name: str, boxes: List[Box], pids: List[int], index: int) -> dict:
+    """The record of the image ``Img[index]`` of ``Images.mat``, named ``name``."""
+    source = _annotation_files(dataset_dir)[0]
+    file_name = _image_path(dataset_dir, name, source, f"Img[{index}].imname")
     height, width = image_size(file_name)
     annos = [
         {
@@ -219,13 +245,20 @@ def _scene(dataset_dir: str, name: str, boxes: List[Box], pids: List[int]) -> di
 
 
 def _assign_ids(
-    name: str, boxes: List[Box], labels: Dict, matched: set, skips: SkipCounter, train: bool
+    name: str,
+    boxes: List[Box],
+    labels: Dict,
+    matched: set,
+    skips: SkipCounter,
+    train: bool,
+    where: str,
 ) -> List[int]:
     """
     Person id of each box of one image, by exact ``[x, y, w, h]`` equality with ``labels``.
 
     An id met a second time in the image is set ``UNLABELED`` in train and kept in the gallery;
-    both are counted. Matched keys are added to ``matched``.
+    both are counted (at ``where``, the image in ``Images.mat``). Matched keys are added to
+    ``matched``.
     """
     pids, seen = [], set()
     for box in boxes:
@@ -233,37 +266,42 @@ def _assign_ids(
         if pid != UNLABELED:
             matched.add((name, box))
             if pid in seen and train:
-                skips.add("identity labeled twice in one image (later set unlabeled)", name)
+                skips.add("identity labeled twice in one image (later set unlabeled)", where)
                 pid = UNLABELED
             elif pid in seen:
-                skips.add("query person labeled twice in one gallery image (kept)", name)
+                skips.add("query person labeled twice in one gallery image (kept)", where)
             seen.add(pid)
         pids.append(pid)
     return pids
 
 
-def _count_unmatched(labels: Dict, matched: set, reason: str, skips: SkipCounter) -> None:
+def _count_unmatched(
+    labels: Dict, matched: set, reason: str, skips: SkipCounter, source: str
+) -> None:
+    """Count the ``labels`` keys no image box matched; ``source`` is the file that gave them."""
     unmatched = [key for key in labels if key not in matched]
     if unmatched:
-        skips.add(reason, f"{unmatched[0][0]} {unmatched[0][1]}", len(unmatched))
+        skips.add(reason, f"{source} '{unmatched[0][0]}' {unmatched[0][1]}", len(unmatched))
 
 
 def _load_train(dataset_dir: str, skips: SkipCounter) -> List[dict]:
     images = _read_images(dataset_dir)
     pool = set(_read_pool(dataset_dir, images))
     labels = _read_train_labels(dataset_dir, skips)
+    images_mat, train_mat = _annotation_files(dataset_dir)[:2]
     matched, records = set(), []
-    for name, boxes in images.items():
+    for i, (name, boxes) in enumerate(images.items()):
         if name in pool:
             continue
-        boxes = _valid_boxes(name, boxes, skips)
+        where = f"{images_mat} Img[{i}] '{name}'"
+        boxes = _valid_boxes(where, boxes, skips)
         if not boxes:
-            skips.add("train image without any valid box (skipped)", name)
+            skips.add("train image without any valid box (skipped)", where)
             continue
-        pids = _assign_ids(name, boxes, labels, matched, skips, train=True)
-        records.append(_scene(dataset_dir, name, boxes, pids))
+        pids = _assign_ids(name, boxes, labels, matched, skips, True, where)
+        records.append(_scene(dataset_dir, name, boxes, pids, i))
     reason = "Train.mat box without an equal train-image box (ignored)"
-    _count_unmatched(labels, matched, reason, skips)
+    _count_unmatched(labels, matched, reason, skips, train_mat)
     return records
 
 
@@ -276,15 +314,20 @@ def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
     for q, ((qname, qbox, _), gallery) in enumerate(zip(queries, galleries)):
         for key in [(qname, qbox)] + [(n, b) for n, b in gallery if b is not None]:
             if labels.setdefault(key, q) != q:
-                skips.add("box claimed by two TestG50 queries (first kept)", f"{key[0]} {key[1]}")
+                where = f"{path} TestG{_REFERENCE_SIZE}[{q}] '{key[0]}' {key[1]}"
+                skips.add("box claimed by two TestG50 queries (first kept)", where)
+    images_mat = _annotation_files(dataset_dir)[0]
+    index = {name: i for i, name in enumerate(images)}
     matched, records = set(), []
     for name in pool:
-        boxes = _valid_boxes(name, images[name], skips)
+        where = f"{images_mat} Img[{index[name]}] '{name}'"
+        boxes = _valid_boxes(where, images[name], skips)
         if not boxes:
-            skips.add("gallery image without any valid box (kept)", name)
-        pids = _assign_ids(name, boxes, labels, matched, skips, train=False)
-        records.append(_scene(dataset_dir, name, boxes, pids))
-    _count_unmatched(labels, matched, "TestG50 box without an equal gallery box (ignored)", skips)
+            skips.add("gallery image without any valid box (kept)", where)
+        pids = _assign_ids(name, boxes, labels, matched, skips, False, where)
+        records.append(_scene(dataset_dir, name, boxes, pids, index[name]))
+    reason = "TestG50 box without an equal gallery box (ignored)"
+    _count_unmatched(labels, matched, reason, skips, path)
     return records
 
 
@@ -324,7 +367,8 @@ def _load_queries(dataset_dir: str) -> List[dict]:
                 f"{where}: image '{name}' is not in {os.path.join(annotation, 'pool.mat')} "
                 "(the test images); expected a query on a test image, not a train image"
             )
-        file_name = os.path.join(dataset_dir, "Image", "SSM", name)
+        field = f"TestG{_REFERENCE_SIZE}[{q}].Query.imname"
+        file_name = _image_path(dataset_dir, name, ref_path, field)
         height, width = image_size(file_name)
         records.append(
             {
@@ -377,7 +421,10 @@ def load_cuhk_sysu(dataset_dir: str, split: str) -> List[dict]:
     require_path(os.path.join(dataset_dir, "Image", "SSM"), _NAME, _SECTION)
     if split == "query":
         return _load_queries(dataset_dir)
-    skips = SkipCounter(f"CUHK-SYSU {split}")
+    images_mat, train_mat, testg, pool_mat = _annotation_files(dataset_dir)
+    files = (images_mat, train_mat) if split == "train" else (images_mat, testg)
+    # the summary names the files the counted items come from
+    skips = SkipCounter(f"CUHK-SYSU {split} ({', '.join(files)}, {pool_mat})")
     load = _load_train if split == "train" else _load_gallery
     records = load(dataset_dir, skips)
     skips.log()

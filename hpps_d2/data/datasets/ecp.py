@@ -57,6 +57,8 @@ from .common import (
     SkipCounter,
     box_is_valid,
     clip_box,
+    confined_path,
+    reading_annotation,
     require_path,
 )
 from .coords import check_coordinate, coordinate_problem
@@ -232,7 +234,8 @@ def load_ecp(dataset_dir: str, split: str, time: str = "day") -> List[dict]:
         seen.add(image_id)
         frame = parse_ecp_frame(_read_json(label_file), label_file)
         width, height = int(frame["imagewidth"]), int(frame["imageheight"])
-        file_name = os.path.join(img_root, os.path.splitext(rel)[0] + ".png")
+        with reading_annotation(label_file):  # refused before the image is looked for
+            file_name = confined_path(os.path.join(img_root, os.path.splitext(rel)[0] + ".png"))
         if not os.path.exists(file_name):
             raise ImageReadError(f"image file not found: {file_name} (labels: {label_file})")
         annos, seen_objects = [], set()

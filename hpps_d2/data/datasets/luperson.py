@@ -46,6 +46,8 @@ from .common import (
     DatasetFormatError,
     ImageReadError,
     SkipCounter,
+    confined_path,
+    reading_annotation,
     require_path,
 )
 
@@ -186,14 +188,17 @@ def load_luperson(
     lmdb_dir = require_path(os.path.join(dataset_dir, "lmdb"), _NAME, _SECTION)
     keys_path = require_path(os.path.join(dataset_dir, "keys.pkl"), _NAME, _SECTION)
     skips = SkipCounter(f"{_NAME} {keys_path}")
-    keys, seen = [], set()
+    keys, seen = [], {}  # key -> its index in keys.pkl
     for i, key in enumerate(read_keys(keys_path)):
         if key in seen:
             skips.add("duplicated key (later entry dropped)", f"keys[{i}]")
             continue
-        seen.add(key)
+        seen[key] = i
         keys.append(key)
     keys = sample_keys(keys, num_images if split == "30k" else None, seed)
+    with reading_annotation(keys_path):  # file_name is <lmdb>/<key>: refused before any lookup
+        for key in keys:
+            confined_path(os.path.join(lmdb_dir, key), f"keys[{seen[key]}]", "key path")
     _check_keys_exist(lmdb_dir, keys)
     skips.log()
     return [

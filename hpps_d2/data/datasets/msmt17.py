@@ -36,6 +36,8 @@ from .common import (
     DatasetNotFoundError,
     ImageReadError,
     SkipCounter,
+    confined_path,
+    reading_annotation,
     relabel_contiguous,
     require_path,
 )
@@ -146,12 +148,13 @@ def load_msmt17(dataset_dir: str, split: str) -> List[dict]:
     img_dir = train_dir if split == "train" else test_dir
     skips = SkipCounter(f"{_NAME} {list_file}")
     entries, seen = [], {}  # relative path -> (line number, pid) of its first listing
-    with open(list_file, encoding="utf-8") as f:
+    with open(list_file, encoding="utf-8") as f, reading_annotation(list_file):
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{list_file}:{lineno}"
             rel, pid, camera = parse_msmt17_line(line, where)
+            confined_path(os.path.join(img_dir, rel), f"line {lineno}")  # before any stat
             if rel in seen:
                 first_line, first_pid = seen[rel]
                 if first_pid != pid:

@@ -37,7 +37,9 @@ from .common import (
     SkipCounter,
     box_is_valid,
     clip_box,
+    confined_path,
     image_size,
+    reading_annotation,
     relabel_contiguous,
     require_path,
     xywh_to_xyxy,
@@ -137,6 +139,7 @@ def _parse_images(path: str, data: dict, skips: SkipCounter) -> Dict[object, dic
         file_names.add(file_name)
         images[im["id"]] = {
             "file_name": file_name,
+            "where": where,
             "ignore_regions": _ignore_regions(im, where, skips),
         }
     return images
@@ -189,7 +192,9 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]
         per_image[image_id].append((where, box, pid))
     records = []
     for image_id, im in images.items():
-        file_name = os.path.join(dataset_dir, im["file_name"])
+        with reading_annotation(path):
+            field = f"{im['where'][len(path) + 1:]}.file_name"  # images[i].file_name
+            file_name = confined_path(os.path.join(dataset_dir, im["file_name"]), field)
         height, width = image_size(file_name)
         annos, seen = [], set()
         for where, box, pid in per_image[image_id]:
@@ -213,7 +218,8 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]
                 }
             )
         if not annos:
-            skips.add("image without any person box (kept, background only)", im["file_name"])
+            where = f"{im['where']} '{im['file_name']}'"
+            skips.add("image without any person box (kept, background only)", where)
         records.append(
             {
                 "file_name": file_name,
@@ -248,15 +254,19 @@ def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
             raise DatasetFormatError(f"{where}.person_id: a query needs an id >= 0, got {pid}")
         own = query_images.get(image_id)
         if own is not None and own["file_name"] in by_file:
-            rel = own["file_name"]
+            rel, source = own["file_name"], own["where"]
         elif image_id in gallery:
-            rel = gallery[image_id]["file_name"]
+            rel, source = gallery[image_id]["file_name"], gallery[image_id]["where"]
         else:
             raise DatasetFormatError(
                 f"{where}: the image of query {j} (id {image_id!r}) is not a gallery image of "
                 f"{gallery_path} (looked up by image id and by file_name)"
             )
-        file_name = os.path.join(dataset_dir, rel)
+        # the file that gave the file_name: query.json, or val.json when found by image id
+        file_path = query_path if source.startswith(query_path + " ") else gallery_path
+        with reading_annotation(file_path):
+            field = f"{source[len(file_path) + 1:]}.file_name"
+            file_name = confined_path(os.path.join(dataset_dir, rel), field)
         if rel not in sizes:
             sizes[rel] = image_size(file_name)
         height, width = sizes[rel]
@@ -296,7 +306,11 @@ def load_posetrack21(dataset_dir: str, split: str) -> List[dict]:
     if split not in _FILES:
         raise ValueError(f"PoseTrack21 split must be one of {tuple(_FILES)}, got {split!r}")
     require_path(dataset_dir, _NAME, _SECTION)
-    skips = SkipCounter(f"PoseTrack21 {split}")
+    files = [os.path.join(dataset_dir, _ANNO_DIR, _FILES[split])]
+    if split == "query":  # a query's image may come from the gallery file
+        files.append(os.path.join(dataset_dir, _ANNO_DIR, _FILES["gallery"]))
+    # the summary names the files the counted items come from
+    skips = SkipCounter(f"PoseTrack21 {split} ({', '.join(files)})")
     if split == "query":
         records = _load_queries(dataset_dir, skips)
     else:

@@ -60,7 +60,9 @@ from .common import (
     UNLABELED,
     DatasetFormatError,
     SkipCounter,
+    confined_path,
     image_size,
+    reading_annotation,
     relabel_contiguous,
     require_path,
 )
@@ -184,36 +186,50 @@ def _frame_boxes(
     return (boxes, pids, kept) if with_rows else (boxes, pids)
 
 
+def _frame_paths(dataset_dir: str, frame: str, where: str) -> Tuple[str, str]:
+    """
+    (annotation .mat, frame .jpg) of a frame name read from an annotation file (inside
+    :func:`~.common.reading_annotation`), both refused before use if they leave the dataset.
+    """
+    anno = os.path.join(dataset_dir, "annotations", frame + ".jpg.mat")
+    image = os.path.join(dataset_dir, "frames", frame + ".jpg")
+    return confined_path(anno, where, "annotation path"), confined_path(image, where)
+
+
 def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
-    frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
-    anno_dir = require_path(os.path.join(dataset_dir, "annotations"), _NAME, _SECTION)
+    require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    require_path(os.path.join(dataset_dir, "annotations"), _NAME, _SECTION)
+    list_name, list_var = _FRAME_LISTS[split]
+    list_path = os.path.join(dataset_dir, list_name)
     records, listed = [], set()
-    for frame in _read_frame_list(dataset_dir, split):
+    for index, frame in enumerate(_read_frame_list(dataset_dir, split)):
         if frame in listed:
-            skips.add("frame listed twice (later entry dropped)", frame)
+            where = f"{list_path} {list_var}[{index}] {frame}"
+            skips.add("frame listed twice (later entry dropped)", where)
             continue
         listed.add(frame)
-        anno_path = os.path.join(anno_dir, frame + ".jpg.mat")
+        with reading_annotation(list_path):
+            anno_path, file_name = _frame_paths(dataset_dir, frame, f"{list_var}[{index}]")
         boxes, pids, rows = _frame_boxes(
             anno_path, read_prw_annotation(anno_path), skips, boxes_as, with_rows=True
         )
-        file_name = os.path.join(frames_dir, frame + ".jpg")
         height, width = image_size(file_name)
         for box, i in zip(boxes, rows):
             if box[0] >= width or box[1] >= height:
                 skips.add(_OUTSIDE, f"{anno_path} row {i}")
         seen = set()
+        twice = "pid labeled twice in one frame"
         for k, pid in enumerate(pids):
             if pid == UNLABELED:
                 continue
             if pid in seen and split == "train":
-                skips.add("pid labeled twice in one frame (later box set unlabeled)", frame)
+                skips.add(f"{twice} (later box set unlabeled)", f"{anno_path} row {rows[k]}")
                 pids[k] = UNLABELED
             elif pid in seen:
-                skips.add("pid labeled twice in one frame (both kept)", frame)
+                skips.add(f"{twice} (both kept)", f"{anno_path} row {rows[k]}")
             seen.add(pid)
         if not boxes:
-            skips.add("frame without any person box (kept, background only)", frame)
+            skips.add("frame without any person box (kept, background only)", anno_path)
         annos = [
             {
                 "bbox": box,
@@ -275,11 +291,13 @@ def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set
     ({raw pid: set of test frames showing it}, set of test frames, set of train frames), for the
     query checks (docs: a query's gallery is every test frame but its own).
     """
-    anno_dir = os.path.join(dataset_dir, "annotations")
+    list_name, list_var = _FRAME_LISTS["gallery"]
+    list_path = os.path.join(dataset_dir, list_name)
     pid_frames: dict = {}
     test = _read_frame_list(dataset_dir, "gallery")
-    for frame in test:
-        path = os.path.join(anno_dir, frame + ".jpg.mat")
+    for index, frame in enumerate(test):
+        with reading_annotation(list_path):
+            path = _frame_paths(dataset_dir, frame, f"{list_var}[{index}]")[0]
         _, pids = _frame_boxes(path, read_prw_annotation(path), SkipCounter(path), boxes_as)
         for pid in pids:
             if pid != UNLABELED:
@@ -292,6 +310,7 @@ def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set
 def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
     path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
     frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    crops_dir = os.path.join(dataset_dir, "query_box")
     pid_frames, test_frames, train_frames = _gallery_pid_frames(dataset_dir, boxes_as)
     records = []
     with open(path, encoding="utf-8") as f:
@@ -300,6 +319,11 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
                 continue
             where = f"{path}:{lineno}"
             pid, (x, y, w, h), frame = parse_query_line(line, where)
+            with reading_annotation(path):  # refused before the frame or the crop is touched
+                file_name = os.path.join(frames_dir, frame + ".jpg")
+                file_name = confined_path(file_name, f"line {lineno}")
+                crop = os.path.join(crops_dir, f"{pid}_{frame}.jpg")
+                crop = confined_path(crop, f"line {lineno}", "query crop path")
             raw = [x, y, x + w, y + h]
             if boxes_as == "int32":
                 raw = _to_int32(raw)  # truncated before the clip (SeqNet L35-36, NAE4PS L81-82)
@@ -318,7 +342,6 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
                 skips.add("query frame not listed in frame_test.mat (kept)", where)
             if not pid_frames.get(pid, set()) - {frame}:
                 skips.add(_NO_MATCH, where)
-            file_name = os.path.join(frames_dir, frame + ".jpg")
             height, width = image_size(file_name)
             record = {
                 "file_name": file_name,
@@ -328,7 +351,6 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
                 "query": {"bbox": box, "person_id": pid},
                 "camera_id": _camera_id(frame, where),
             }
-            crop = os.path.join(dataset_dir, "query_box", f"{pid}_{frame}.jpg")
             if os.path.isfile(crop):
                 record["query_box_file"] = crop
             records.append(record)
@@ -355,7 +377,13 @@ def load_prw(dataset_dir: str, split: str, boxes: Optional[str] = None) -> List[
         raise ValueError(f"PRW split must be 'train', 'gallery' or 'query', got {split!r}")
     boxes_as = _box_convention(boxes)
     require_path(dataset_dir, _NAME, _SECTION)
-    skips = SkipCounter(f"PRW {split}")
+    if split == "query":  # the summary names the files the counted items come from
+        files = os.path.join(dataset_dir, "query_info.txt")
+    else:
+        frame_list = os.path.join(dataset_dir, _FRAME_LISTS[split][0])
+        annotations = os.path.join(dataset_dir, "annotations")
+        files = f"{annotations}/<frame>.jpg.mat, frames of {frame_list}"
+    skips = SkipCounter(f"PRW {split} ({files})")
     if split == "query":
         records = _load_queries(dataset_dir, skips, boxes_as)
     else:
