@@ -58,6 +58,34 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.MODEL.SHUFFLENET.OUT_FEATURES = ["stage3"]
     # Normalisation: "BN", "FrozenBN" or "SyncBN" (from scratch, not FrozenBN).
     _C.MODEL.SHUFFLENET.NORM = "BN"
+
+    # Generic (ImageNet-style) pre-training of a backbone by classification, the stand-in for the
+    # paper's ImageNet initialisation (MODEL.META_ARCHITECTURE "ImageClassifier").
+    _C.MODEL.CLASSIFIER = CN()
+    # torchvision architecture built as torchvision.models.<ARCH>(num_classes=K), exported with
+    # its own key names (tools/export_classifier.py): "resnet18", "resnet50", "shufflenet_v2_x0_5"
+    # (any name of hpps_d2.checkpoint RESNET_ARCHS / SHUFFLENET_ARCHS).
+    _C.MODEL.CLASSIFIER.ARCH = "resnet18"
+    # Classes K; 0 counts them from the training records (1 + the largest class_id).
+    _C.MODEL.CLASSIFIER.NUM_CLASSES = 0
+    # Classification data augmentation (torchvision references/classification/presets.py L6-22,
+    # L49-60 and train.py's ImageNet defaults: crop 224, eval resize 256 then centre crop 224).
+    _C.INPUT.CLASSIFICATION = CN()
+    # RandomResizedCrop output side in training (torchvision: 224; the stand-in's images are
+    # 96-128 px, so its configs use 96).
+    _C.INPUT.CLASSIFICATION.TRAIN_CROP_SIZE = 224
+    # Area fraction and aspect-ratio range of RandomResizedCrop (torchvision transforms defaults
+    # (0.08, 1.0) and (3/4, 4/3)).
+    _C.INPUT.CLASSIFICATION.CROP_SCALE = (0.08, 1.0)
+    _C.INPUT.CLASSIFICATION.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+    # Horizontal flip probability in training (torchvision presets: 0.5).
+    _C.INPUT.CLASSIFICATION.HFLIP_PROB = 0.5
+    # Evaluation: resize the shorter side to RESIZE_SIZE, then centre-crop CROP_SIZE
+    # (torchvision: 256 and 224).
+    _C.INPUT.CLASSIFICATION.TEST_RESIZE_SIZE = 256
+    _C.INPUT.CLASSIFICATION.TEST_CROP_SIZE = 224
+    # Images per evaluation batch (inference only; does not change the results).
+    _C.INPUT.CLASSIFICATION.TEST_BATCH_SIZE = 32
     # Fraction of each training dataset's images used (paper Fig. 5: 20%..100% of the target
     # data). The subset is deterministic and nested: the first round(f * N) images of one fixed
     # permutation (seed 0) of the image ids, so 20% is inside 40%, and so on.

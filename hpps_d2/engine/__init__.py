@@ -1,11 +1,22 @@
 """Training: trainers, the CPU/GPU launcher."""
 from .launch import launch
+from .classification import ClassificationTrainer
 from .trainer import HybridPretrainTrainer, PersonSearchTrainer
 
-__all__ = ["launch", "trainer_class", "HybridPretrainTrainer", "PersonSearchTrainer"]
+__all__ = [
+    "launch",
+    "trainer_class",
+    "ClassificationTrainer",
+    "HybridPretrainTrainer",
+    "PersonSearchTrainer",
+]
 
 #: Trainer per meta-architecture.
-_TRAINERS = {"HybridPretrainRCNN": HybridPretrainTrainer, "PersonSearchRCNN": PersonSearchTrainer}
+_TRAINERS = {
+    "HybridPretrainRCNN": HybridPretrainTrainer,
+    "PersonSearchRCNN": PersonSearchTrainer,
+    "ImageClassifier": ClassificationTrainer,  # generic (ImageNet stand-in) pre-training
+}
 
 
 def trainer_class(cfg):

@@ -178,7 +178,7 @@ class PersonSearchTrainer(DefaultTrainer):
         # may be resumed instead).
         if not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
             require_weights_file(cfg.MODEL.WEIGHTS)
-        check_train_config(cfg, pretraining=self.PRETRAINING)
+        self.check_config(cfg)
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         cfg = cfg.clone()
         cfg.defrost()
@@ -186,9 +186,7 @@ class PersonSearchTrainer(DefaultTrainer):
             # One seed for every rank (the data stream is shared); saved with the data state.
             cfg.SEED = int(comm.all_gather(int(np.random.SeedSequence().generate_state(1)[0]) % (2**31))[0])
         self.train_data = self.load_train_data(cfg)
-        if cfg.MODEL.OIM.NUM_IDENTITIES <= 0:
-            cfg.MODEL.OIM.NUM_IDENTITIES = self.train_data["num_identities"]
-            logger.info(f"OIM lookup table: {cfg.MODEL.OIM.NUM_IDENTITIES} identities counted from {list(cfg.DATASETS.TRAIN)}")
+        self.complete_config(cfg, self.train_data)
         cfg.freeze()
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -215,6 +213,16 @@ class PersonSearchTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def check_config(self, cfg) -> None:
+        """The config mistakes seen before anything is read (:func:`check_train_config`)."""
+        check_train_config(cfg, pretraining=self.PRETRAINING)
+
+    def complete_config(self, cfg, train_data: Dict) -> None:
+        """Fill in (unfrozen ``cfg``) what is counted from the training data: the OIM table size."""
+        if cfg.MODEL.OIM.NUM_IDENTITIES <= 0:
+            cfg.MODEL.OIM.NUM_IDENTITIES = train_data["num_identities"]
+            logger.info(f"OIM lookup table: {cfg.MODEL.OIM.NUM_IDENTITIES} identities counted from {list(cfg.DATASETS.TRAIN)}")
 
     @classmethod
     def build_optimizer(cls, cfg, model):

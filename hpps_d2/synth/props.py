@@ -66,11 +66,11 @@ def mannequin(rng: np.random.Generator, height: float) -> Sprite:
     return render_person(mannequin_appearance(rng), pose, height, rng)
 
 
-def pole(rng: np.random.Generator, height: float) -> Sprite:
-    """A lamp post or bollard with a round head."""
+def pole(rng: np.random.Generator, height: float, colour=None) -> Sprite:
+    """A lamp post or bollard with a round head (``colour``: BGR of the post, default drawn)."""
     w = max(2.0, 0.06 * height)
     img, mask = _canvas(height, 4 * w)
-    c = _colour(rng, [(70, 70, 70), (40, 90, 40), (150, 150, 150), (30, 30, 30)])
+    c = colour or _colour(rng, [(70, 70, 70), (40, 90, 40), (150, 150, 150), (30, 30, 30)])
     cx = img.shape[1] / 2
     _fill_rect(img, mask, cx - w / 2, 1.8 * w, cx + w / 2, height, c)
     _fill_circle(img, mask, (cx, 1.6 * w), 1.4 * w, _colour(rng, [(220, 230, 240), c]))
@@ -78,14 +78,14 @@ def pole(rng: np.random.Generator, height: float) -> Sprite:
     return Sprite.from_drawing(_shade(img), mask > 0)
 
 
-def sign(rng: np.random.Generator, height: float) -> Sprite:
-    """A sign on a pole; the panel sits where a torso would."""
+def sign(rng: np.random.Generator, height: float, colour=None) -> Sprite:
+    """A sign on a pole; the panel sits where a torso would (``colour``: BGR of the panel)."""
     w = max(2.0, 0.04 * height)
     pw, ph = 0.35 * height, 0.3 * height
     img, mask = _canvas(height, pw + 2)
     cx = img.shape[1] / 2
     _fill_rect(img, mask, cx - w / 2, 0.1 * height, cx + w / 2, height, (90, 90, 90))
-    panel = _colour(rng, [(200, 120, 30), (40, 40, 200), (40, 160, 40), (30, 200, 230)])
+    panel = colour or _colour(rng, [(200, 120, 30), (40, 40, 200), (40, 160, 40), (30, 200, 230)])
     _fill_rect(img, mask, cx - pw / 2, 0.08 * height, cx + pw / 2, 0.08 * height + ph, panel)
     y = 0.08 * height + ph * 0.4
     cv2.rectangle(
@@ -119,11 +119,12 @@ def tree(rng: np.random.Generator, height: float) -> Sprite:
     return Sprite.from_drawing(_shade(img), mask > 0)
 
 
-def car(rng: np.random.Generator, height: float) -> Sprite:
-    """A car seen from the side (``height`` is the car height)."""
+def car(rng: np.random.Generator, height: float, colour=None) -> Sprite:
+    """A car seen from the side (``height`` is the car height; ``colour``: BGR of the body)."""
     w = height * rng.uniform(2.0, 2.6)
     img, mask = _canvas(height, w)
-    body = _colour(rng, [(40, 40, 180), (200, 200, 200), (30, 30, 30), (150, 90, 30), (60, 60, 60)])
+    bodies = [(40, 40, 180), (200, 200, 200), (30, 30, 30), (150, 90, 30), (60, 60, 60)]
+    body = colour or _colour(rng, bodies)
     _fill_rect(img, mask, 0, 0.4 * height, w, 0.85 * height, body)
     roof = [
         pt(0.2 * w, 0.4 * height),
@@ -162,15 +163,21 @@ def bush(rng: np.random.Generator, height: float) -> Sprite:
     return Sprite.from_drawing(img, mask > 0)
 
 
-def barrier(rng: np.random.Generator, height: float) -> Sprite:
-    """A striped street barrier."""
+def barrier(rng: np.random.Generator, height: float, colour=None) -> Sprite:
+    """A striped street barrier (``colour``: BGR of the stripes, default red)."""
     w = height * rng.uniform(1.5, 3.0)
     img, mask = _canvas(height, w)
     _fill_rect(img, mask, 0, 0.1 * height, w, 0.6 * height, (240, 240, 240))
     k = max(4.0, 0.25 * height)
     for x in np.arange(0, w, 2 * k):
         cv2.rectangle(
-            img, pt(x, 0.1 * height), pt(x + k, 0.6 * height), (30, 30, 200), -1, cv2.LINE_8, SHIFT
+            img,
+            pt(x, 0.1 * height),
+            pt(x + k, 0.6 * height),
+            colour or (30, 30, 200),
+            -1,
+            cv2.LINE_8,
+            SHIFT,
         )
     for x in (0.1 * w, 0.9 * w):
         _fill_rect(
@@ -179,10 +186,10 @@ def barrier(rng: np.random.Generator, height: float) -> Sprite:
     return Sprite.from_drawing(img, mask > 0)
 
 
-def bin_(rng: np.random.Generator, height: float) -> Sprite:
-    """A waste bin or post box."""
+def bin_(rng: np.random.Generator, height: float, colour=None) -> Sprite:
+    """A waste bin or post box (``colour``: BGR of the body)."""
     img, mask = _canvas(height, 0.6 * height)
-    c = _colour(rng, [(40, 100, 40), (30, 30, 30), (30, 140, 220), (40, 40, 170)])
+    c = colour or _colour(rng, [(40, 100, 40), (30, 30, 30), (30, 140, 220), (40, 40, 170)])
     _fill_rect(img, mask, 0, 0.08 * height, 0.6 * height, height, c)
     _fill_rect(img, mask, -0.02 * height, 0, 0.62 * height, 0.1 * height, (60, 60, 60))
     return Sprite.from_drawing(_shade(img), mask > 0)
@@ -199,12 +206,15 @@ OCCLUDERS: Dict[str, Tuple[Maker, float, float]] = {
 }
 
 
-def make_bicycle(rng: np.random.Generator, height: float, facing_right: bool) -> Sprite:
-    """A bicycle of wheel-to-saddle ``height``; anchor at the ground below the saddle."""
+def make_bicycle(
+    rng: np.random.Generator, height: float, facing_right: bool, colour=None
+) -> Sprite:
+    """A bicycle of wheel-to-saddle ``height``; anchor at the ground below the saddle
+    (``colour``: BGR of the frame, default drawn)."""
     r = 0.38 * height
     w = 4.3 * r
     img, mask = _canvas(height, w)
-    col = _colour(rng, [(30, 30, 30), (40, 40, 170), (160, 100, 30), (200, 200, 200)])
+    col = colour or _colour(rng, [(30, 30, 30), (40, 40, 170), (160, 100, 30), (200, 200, 200)])
     back, front = (r + 1, height - r), (w - r - 1, height - r)
     if not facing_right:
         back, front = front, back

@@ -72,6 +72,7 @@ def generate_world(
     scale: float = 1.0,
     datasets: Optional[Iterable[str]] = None,
     workers: int = 2,
+    sizes: Optional[dict] = None,
     **knobs,
 ) -> dict:
     """
@@ -85,19 +86,25 @@ def generate_world(
         scale: multiplies every dataset size (see :data:`~.config.SIZES`).
         datasets: names among :data:`~.writers.WRITERS` (default: all). When a subset is
             regenerated with unchanged settings, the other datasets' manifest entries are kept;
-            with changed settings the manifest lists only the datasets just written.
+            with changed settings the manifest lists only the datasets just written (``sizes``
+            are per dataset: a dataset not rewritten keeps the sizes it was written with).
         workers: processes writing datasets in parallel (does not change the output).
+        sizes: per-dataset size overrides ``{dataset: {key: value}}``
+            (:func:`~.config.parse_size_overrides`), recorded in the manifest.
         **knobs: difficulty knobs, fields of :class:`~.config.Knobs`.
 
     Returns:
         dict: the manifest as written to ``out_dir/manifest.json``, plus ``"seconds"`` (wall time
         per dataset, not written, since it would break byte-identity).
     """
-    cfg = WorldConfig(seed=int(seed), scale=float(scale), knobs=Knobs(**knobs))
+    cfg = WorldConfig(seed=int(seed), scale=float(scale), knobs=Knobs(**knobs), sizes=sizes or {})
     names = list(WRITERS) if datasets is None else [n for n in WRITERS if n in set(datasets)]
     unknown = set(datasets or ()) - set(WRITERS)
     if unknown:
         raise ValueError(f"unknown datasets {sorted(unknown)}; choose among {list(WRITERS)}")
+    unwritten = sorted(set(cfg.sizes) - set(names))
+    if unwritten:
+        raise ValueError(f"sizes given for {unwritten}, which are not written (datasets: {names})")
     os.makedirs(out_dir, exist_ok=True)
     old = _prepare(out_dir, names)
     if workers > 1 and len(names) > 1:
@@ -109,7 +116,9 @@ def generate_world(
         results = [_run(n, out_dir, cfg) for n in names]
     by_name: Dict[str, dict] = dict(zip(names, results))
     settings = cfg.to_dict()
-    if old is not None and all(old.get(k) == v for k, v in settings.items()):
+    # Sizes are per dataset: a dataset not rewritten keeps its entry and the sizes it was
+    # written with.
+    if old is not None and all(old.get(k) == v for k, v in settings.items() if k != "sizes"):
         kept = {
             n: old["datasets"][n]
             for n in old.get("datasets", {})
@@ -124,7 +133,14 @@ def generate_world(
             for n, r in by_name.items()
         },
     }
-    datasets_out = {n: datasets_out[n] for n in POOLS if n in datasets_out}
+    # identity pools first, then datasets without people (the ImageNet stand-in)
+    order = POOLS + tuple(n for n in WRITERS if n not in POOLS)
+    datasets_out = {n: datasets_out[n] for n in order if n in datasets_out}
+    old_sizes = (old or {}).get("sizes", {})
+    written_with = {
+        n: (settings["sizes"] if n in by_name else old_sizes).get(n) for n in datasets_out
+    }
+    settings["sizes"] = {n: v for n, v in written_with.items() if v}
     manifest = {
         "generator": GENERATOR,
         "format_version": FORMAT_VERSION,

@@ -2,7 +2,7 @@
 Dataset loaders: one pure function per format, registered in detectron2's catalogs at import.
 
 Every loader is a pure function ``load_<dataset>(dataset_dir, split) -> list[dict]`` and every
-record follows one of three kinds. Boxes are always ``[x1, y1, x2, y2]`` floats in absolute pixels
+record follows one of four kinds. Boxes are always ``[x1, y1, x2, y2]`` floats in absolute pixels
 (``BoxMode.XYXY_ABS``) with ``x2 = x + w``; an unknown identity is ``UNLABELED`` (-1).
 
 **Scene** (detection datasets; person-search train and gallery splits)::
@@ -40,6 +40,13 @@ record follows one of three kinds. Boxes are always ``[x1, y1, x2, y2]`` floats 
         "query": {"bbox": [x1, y1, x2, y2], "person_id": int},
         "camera_id": int,          # PRW
         "gallery_lists": {k: {...}},  # CUHK-SYSU: one protocol gallery per size k (see cuhk_sysu.py)
+    }
+
+**Classification** (ImageNet and its synthetic stand-in, generic pre-training; see imagenet.py)::
+
+    {
+        "file_name": str, "image_id": "<wnid>/<file stem>", "height": int, "width": int,
+        "class_id": int,           # index of the wnid in sorted order (torchvision's ImageFolder)
     }
 
 Bad input gets an error that names the file and what was expected

@@ -8,13 +8,14 @@ the very same loaders. Registration only records functions: nothing is read unti
 """
 import os
 
-from . import crowdhuman, cuhk03, cuhk_sysu, ecp, luperson, msmt17, posetrack21, prw
+from . import crowdhuman, cuhk03, cuhk_sysu, ecp, imagenet, luperson, msmt17, posetrack21, prw
+from . import validation
 from .catalog import register_split
 from .common import get_datasets_root
 
 __all__ = ["ALL_SPLITS", "SYNTH_PREFIX", "get_datasets_root", "register_all"]
 
-#: Every split, in the order of the paper: detection, re-ID, person search.
+#: Every split, in the order of the paper: detection, re-ID, person search, then ImageNet.
 ALL_SPLITS = (
     crowdhuman.SPLITS
     + ecp.SPLITS
@@ -22,8 +23,10 @@ ALL_SPLITS = (
     + cuhk03.SPLITS
     + luperson.SPLITS
     + prw.SPLITS
+    + validation.SPLITS  # prw_val_*: carved from prw_train (hpps_d2/data/holdout.py)
     + cuhk_sysu.SPLITS
     + posetrack21.SPLITS
+    + imagenet.SPLITS  # generic (ImageNet) pre-training of the backbone: classification
 )
 
 SYNTH_PREFIX = "synth_"

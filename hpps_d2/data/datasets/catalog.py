@@ -24,8 +24,9 @@ from .common import check_record_paths, confine_paths, count_identities, searchi
 
 __all__ = ["SplitSpec", "load_split", "register_split", "standard_splits", "TASKS", "ROLES"]
 
-#: Sub-task a split serves. "search" splits are the person-search targets (fine-tuning).
-TASKS = ("detection", "reid", "search")
+#: Sub-task a split serves. "search" splits are the person-search targets (fine-tuning);
+#: "classification" splits (ImageNet and its synthetic stand-in) pre-train a backbone generically.
+TASKS = ("detection", "reid", "search", "classification")
 #: What a split is used as.
 ROLES = ("train", "val", "query", "gallery")
 
