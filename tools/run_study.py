@@ -1,53 +1,85 @@
 #!/usr/bin/env python
 """
-Rerun the paper's experiments on the synthetic world and write results/README.md with tables and
-PNG plots (see hpps_d2/engine/study.py for what each part runs). Resumable: finished runs are
-reused.
+Rerun the paper's experiments on the synthetic world and write results/README.md: tables, a
+verdict per comparison of the paper (paired 95% intervals), PNG plots and the budget (see
+hpps_d2/engine/study.py for what each part runs). Resumable: finished runs are reused, and the
+report is rewritten after every run, so an interrupted study leaves an honest partial report.
 
-    python tools/run_study.py --out results/                       # every part, ShuffleNet, 2 seeds
+    python tools/run_study.py --out results/                    # the whole study (many hours, 2 CPU cores)
     python tools/run_study.py --out results/ --parts tab1 --backbones shufflenet,r18,r50
     python tools/run_study.py --out results/ --parts fig5,fig6 --fractions 0.2,1 --fig6-datasets 2,5
-    python tools/run_study.py --out results/ --report-only          # tables from finished runs
+    python tools/run_study.py --out results/ --list             # the plan: runs and planned minutes
+    python tools/run_study.py --out results/ --report-only      # tables from finished runs
 """
 import argparse
 import json
 import logging
 import os
 
-from hpps_d2.engine.study import DATASETS, FRACTIONS, PARTS, execute, plan, write_report
+from hpps_d2.engine import study, study_report
+
+
+def _floats(text):
+    return [float(x) for x in text.split(",") if x]
+
+
+def argument_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results", help="report, plots and results.json (committed)")
+    p.add_argument("--work", default="output/study", help="runs: checkpoints and logs (not committed)")
+    p.add_argument("--parts", default=",".join(study.PARTS), help=f"comma-separated subset of {','.join(study.PARTS)}")
+    p.add_argument("--backbones", default="shufflenet,r18", help="Tab. 1 rows: shufflenet,r18,r50")
+    p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per arm (default 3)")
+    p.add_argument("--pre-seeds", type=int, default=2, help="pre-training seeds of the Tab. 1 rows (default 2)")
+    p.add_argument("--fractions", default=",".join(map(str, study.FRACTIONS)), help="Fig. 5: fractions of the target training images")
+    p.add_argument("--fig6-datasets", default=",".join(str(k) for k in range(2, len(study.DATASETS) + 1)), help="Fig. 6: numbers of pre-training datasets")
+    p.add_argument("--sizes", default=",".join(map(str, study.SIZES)), help="size curve: fractions of the pre-training data")
+    p.add_argument("--hybrid-from", choices=("generic", "random"), default="generic", help="where hybrid pre-training starts (default: the ImageNet stand-in)")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the report from results.json")
+    p.add_argument("--list", action="store_true", help="print the runs with their planned minutes and exit")
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="results", help="report, plots and results.json (committed)")
-    p.add_argument("--work", default="output/study", help="runs: checkpoints and logs (not committed)")
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
-    p.add_argument("--backbones", default="shufflenet", help="for tab1: shufflenet,r18,r50")
-    p.add_argument("--seeds", type=int, default=2, help="fine-tuning seeds per arm")
-    p.add_argument("--fractions", default=",".join(map(str, FRACTIONS)), help="fig5: fractions of the target training images")
-    p.add_argument("--fig6-datasets", default=",".join(str(k) for k in range(2, len(DATASETS) + 1)), help="fig6: numbers of pre-training datasets")
-    p.add_argument("--report-only", action="store_true", help="only rewrite the report")
-    p.add_argument("--list", action="store_true", help="print the runs and exit")
-    args = p.parse_args(argv)
+    args = argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    fractions = [float(f) for f in args.fractions.split(",")]
-    counts = [int(k) for k in args.fig6_datasets.split(",")]
-    runs = plan(args.parts.split(","), args.backbones.split(","), args.seeds, fractions, counts)
+    runs = study.plan(
+        args.parts.split(","), args.backbones.split(","), args.seeds, args.pre_seeds,
+        _floats(args.fractions), [int(k) for k in args.fig6_datasets.split(",") if k],
+        _floats(args.sizes), args.hybrid_from,
+    )
     if args.list:
-        print("\n".join(f"{r.kind:9s} {r.key}" for r in runs))
+        for r in runs:
+            print(f"{r.kind:9s} {study.estimate_minutes(r):6.1f} min  {r.key}")
+        total = sum(study.estimate_minutes(r) for r in runs)
+        print(f"{len(runs)} runs, about {total:.0f} min ({total / 60:.1f} h) on 2 CPU cores")
         return
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.json")
+    header = (
+        "Regenerate: `python tools/run_study.py --out results/` (resumable; `--list` shows the plan, "
+        "`--report-only` rewrites this page). NAE fine-tuned on synthetic PRW, one schedule for every "
+        "arm (`configs/synth/finetune_prw_*.yaml`), PRW protocol; "
+        f"{args.seeds} fine-tuning seeds per arm, {args.pre_seeds} pre-training seeds for the Tab. 1 rows. "
+        "Generated by the study; the reading of the numbers is in [notes.md](notes.md)."
+    )
+
+    from hpps_d2.data.datasets.common import get_datasets_root
+
+    manifest_path = os.path.join(get_datasets_root(), "synth", "manifest.json")
+    manifest = None
+    if os.path.exists(manifest_path):
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+
+    def report(results):
+        return study_report.write_report(results, args.out, runs, header, manifest)
+
     if args.report_only:
-        with open(path, encoding="utf-8") as f:
-            results = json.load(f)
-    else:
-        results = execute(runs, args.out, args.work)
-    notes_path = os.path.join(args.out, "notes.md")
-    notes = open(notes_path, encoding="utf-8").read() if os.path.exists(notes_path) else ""
-    print(f"wrote {write_report(results, args.out, args.seeds, notes)}")
+        print(f"wrote {report(study.load_results(path))}")
+        return
+    results = study.execute(runs, args.out, args.work, on_result=report)
+    print(f"wrote {report(results)}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ["REPO", "StageFailed", "run_stage", "read_results", "export_whole"]
+__all__ = ["REPO", "StageFailed", "run_stage", "read_results", "export_whole", "export_generic"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,28 @@ def export_whole(checkpoint: str, out: str) -> str:
     """Write the whole model of a pre-training checkpoint for fine-tuning (tools/export_weights.py)."""
     if not os.path.exists(out):
         cmd = [sys.executable, "tools/export_weights.py", checkpoint, "--whole", out]
+        res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise StageFailed(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+    return out
+
+
+def export_generic(checkpoint: str, out: str, config: str = "") -> str:
+    """
+    The person-search initialisation from a generic (ImageNet stand-in) classification run:
+    ``tools/export_classifier.py`` writes the torchvision state dict, then
+    ``tools/convert_weights.py --src torchvision`` converts it, the path real ImageNet weights
+    take (README.md, "Weights"). ``config`` (the classification config) is not read: the
+    checkpoint names its architecture.
+    """
+    del config
+    if os.path.exists(out):
+        return out
+    torchvision_sd = os.path.splitext(out)[0] + "_torchvision.pth"
+    for cmd in (
+        [sys.executable, "tools/export_classifier.py", checkpoint, "--out", torchvision_sd],
+        [sys.executable, "tools/convert_weights.py", "--src", "torchvision", torchvision_sd, out],
+    ):
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if res.returncode != 0:
             raise StageFailed(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")

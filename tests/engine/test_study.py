@@ -1,66 +1,175 @@
-"""The study runner's plan and report (no training: results are made up here)."""
+"""The study's plan, execution bookkeeping and report (no training: results are made up here)."""
 import json
 
+import numpy as np
 import pytest
+from scipy import stats
 
-from hpps_d2.engine import study
+from hpps_d2.engine import study, study_report
 
 
-def test_plan_orders_stages_and_shares_runs():
-    runs = study.plan(["tab1", "tab4", "tab5", "reid"], seeds=2)
+def _opts(run):
+    return dict(zip(run.opts[::2], run.opts[1::2]))
+
+
+def test_plan_orders_sources_first_and_shares_runs():
+    runs = study.plan(["tab1", "tab4", "tab5", "reid"], backbones=("shufflenet",), seeds=3, pre_seeds=2)
     keys = [r.key for r in runs]
     assert len(keys) == len(set(keys))
     kinds = [r.kind for r in runs]
-    assert kinds == sorted(kinds, key=["pretrain", "finetune", "reid"].index)
-    # 3 pre-trainings (base, random_paste, inter); scratch + 3 pre-trained arms per seed; re-ID of
-    # the pre-trained and of the randomly initialised model
-    assert kinds.count("pretrain") == 3 and kinds.count("finetune") == 8 and kinds.count("reid") == 2
-    ft = {r.key: r for r in runs if r.kind == "finetune"}
-    r = ft["ft_shufflenet_pre_shufflenet_d5_random_paste_whole_f100_s1"]
-    assert r.pretrain == "pre_shufflenet_d5_random_paste" and ("SEED", "1") == r.opts[:2]
+    assert kinds == sorted(kinds, key=study.KIND_ORDER.index)
+    # one stand-in; pre-training: 2 seeds of the base + random_paste + inter (seed 0)
+    assert kinds.count("generic") == 1 and kinds.count("pretrain") == 4
+    # per fine-tuning seed: random, gen, base p0, base p1, random_paste, inter = 6 arms x 3 seeds
+    assert kinds.count("finetune") == 18
+    # re-ID of the pre-trained model, of the stand-in and of random init
+    assert sorted(r.key for r in runs if r.kind == "reid") == ["reid_gen_shufflenet", "reid_pre_shufflenet_d5_p0", "reid_shufflenet_random"]
+    by = {r.key: r for r in runs}
+    ft = by["ft_shufflenet_pre_shufflenet_d5_random_paste_p0_whole_f100_s2"]
+    assert ft.source == "pre_shufflenet_d5_random_paste_p0" and _opts(ft)["SEED"] == "2"
+    # hybrid pre-training starts from the stand-in; the stand-in from nothing
+    pre = by["pre_shufflenet_d5_p1"]
+    assert pre.source == "gen_shufflenet" and pre.init == "whole" and _opts(pre)["SEED"] == "1"
+    assert by["gen_shufflenet"].source == "" and by["ft_shufflenet_random_f100_s0"].source == ""
+    assert by["ft_shufflenet_gen_f100_s1"].source == "gen_shufflenet"
+    # every source is planned before the runs that use it
+    position = {k: i for i, k in enumerate(keys)}
+    assert all(position[r.source] < position[r.key] for r in runs if r.source)
 
 
-def test_plan_selects_curve_points_and_scales_the_long_schedule():
+def test_plan_from_random_init_and_curve_points():
+    runs = study.plan(["tab1"], backbones=("r18",), seeds=1, pre_seeds=1, hybrid_from="random")
+    assert [r.key for r in runs if r.kind == "pretrain"] == ["pre_r18_d5_rnd_p0"]
+    assert next(r for r in runs if r.kind == "pretrain").source == ""
     runs = study.plan(["fig5", "fig6"], seeds=1, fractions=(0.2, 1.0), dataset_counts=(2, 5))
     keys = {r.key for r in runs}
-    assert "ft_shufflenet_pre_shufflenet_d5_backbone_f20_s0" in keys
+    assert "ft_shufflenet_pre_shufflenet_d5_p0_backbone_f20_s0" in keys and "ft_shufflenet_gen_f20_s0" in keys
     assert not any("_f60_" in k or "_d3" in k for k in keys)
-    assert {"pre_shufflenet_d2", "pre_shufflenet_d2_noiam", "pre_shufflenet_d5_noiam"} <= keys
-    d2 = next(r for r in runs if r.key == "pre_shufflenet_d2")
-    assert d2.opts[1] == "('synth_crowdhuman_train','synth_msmt17_train',)"
+    assert {"pre_shufflenet_d2_p0", "pre_shufflenet_d2_noiam_p0", "pre_shufflenet_d5_noiam_p0"} <= keys
+    d2 = next(r for r in runs if r.key == "pre_shufflenet_d2_p0")
+    assert _opts(d2)["DATASETS.TRAIN"] == "('synth_crowdhuman_train','synth_msmt17_train',)"
     with pytest.raises(ValueError, match="2..5"):
         study.plan(["fig6"], dataset_counts=(6,))
-    long = next(r for r in study.plan(["sched"], seeds=1) if r.kind == "pretrain")
-    opts = dict(zip(long.opts[::2], long.opts[1::2]))
-    assert (opts["SOLVER.MAX_ITER"], opts["SOLVER.STEPS"]) == ("2400", "(1920,)")
-    inits = sorted(r.init for r in study.plan(["sched"], seeds=1) if r.kind == "finetune")
-    assert inits == ["backbone", "whole"]
+    with pytest.raises(ValueError, match="unknown part"):
+        study.plan(["tab9"])
 
 
-def test_report_tables_gain_and_reid(tmp_path):
-    def ft(m, d):
-        return {"synth_prw_query/search/mAP": m, "synth_prw_query/search/top1": m / 2, "synth_prw_query/detection/AP": d}
+def test_size_curve_keeps_passes_per_image():
+    from detectron2.config import get_cfg
 
+    from hpps_d2.config import add_hpps_config
+
+    cfg = add_hpps_config(get_cfg())
+    cfg.merge_from_file(study.PRETRAIN_CFG["shufflenet"])
+    runs = {r.key: r for r in study.plan(["size"], seeds=1, sizes=(0.25, 1.0))}
+    quarter = _opts(runs["pre_shufflenet_d5_n0250_p0"])
+    assert quarter["DATASETS.TRAIN_FRACTION"] == "0.25"
+    # a quarter of the images for a quarter of the iterations: the same passes per image
+    assert int(quarter["SOLVER.MAX_ITER"]) == round(cfg.SOLVER.MAX_ITER / 4)
+    assert quarter["SOLVER.STEPS"] == "(" + ",".join(str(round(s / 4)) for s in cfg.SOLVER.STEPS) + ",)"
+    assert "DATASETS.TRAIN_FRACTION" not in _opts(runs["pre_shufflenet_d5_p0"])
+
+
+def test_results_of_another_version_are_not_reused(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"ft_shufflenet_scratch_f100_s0": {"x/y/z": 1.0}}))  # the old format
+    assert study.load_results(str(path)) == {}
+    path.write_text(json.dumps({"version": study.RESULTS_VERSION, "runs": {"a": {"metrics": {}, "seconds": 3}}}))
+    assert study.load_results(str(path)) == {"a": {"metrics": {}, "seconds": 3}}
+
+
+def _ft(m, top1=None, det=70.0):
+    return {"metrics": {study_report.MAP: m, study_report.TOP1: m / 2 if top1 is None else top1, study_report.DET: det}, "seconds": 60.0}
+
+
+def test_arm_values_pair_pretraining_seeds_with_the_baseline_seed():
     results = {
-        "ft_shufflenet_scratch_f100_s0": ft(4.0, 70.0),
-        "ft_shufflenet_scratch_f100_s1": ft(6.0, 72.0),
-        "ft_shufflenet_pre_shufflenet_d5_whole_f100_s0": ft(6.0, 80.0),
-        "ft_shufflenet_pre_shufflenet_d5_whole_f100_s1": ft(6.5, 82.0),
-        "ft_r18_scratch_f100_s0": ft(3.0, 60.0),
-        "ft_r18_pre_r18_d5_whole_f100_s0": ft(4.5, 65.0),
-        "reid_pre_shufflenet_d5": {"synth_msmt17_query/reid/mAP": 12.5, "synth_msmt17_query/reid/rank1": 30.0},
+        "ft_r18_gen_f100_s0": _ft(10.0), "ft_r18_gen_f100_s1": _ft(12.0),
+        "ft_r18_pre_r18_d5_p0_whole_f100_s0": _ft(11.0), "ft_r18_pre_r18_d5_p0_whole_f100_s1": _ft(13.5),
+        "ft_r18_pre_r18_d5_p1_whole_f100_s0": _ft(12.0), "ft_r18_pre_r18_d5_p1_whole_f100_s1": _ft(12.5),
+        "ft_r18_pre_r18_d5_p0_backbone_f100_s0": _ft(99.0),  # another arm
+        "ft_r18_pre_r18_d5_p0_whole_f60_s0": _ft(99.0),  # another fraction
     }
-    (tmp_path / "eval").mkdir()
-    (tmp_path / "eval" / "eval_results.json").write_text(json.dumps(results["reid_pre_shufflenet_d5"]))
-    assert study._eval_only_results(str(tmp_path / "eval")) == results["reid_pre_shufflenet_d5"]
-    with pytest.raises(FileNotFoundError, match="stdout.log"):
-        study._eval_only_results(str(tmp_path))
-    text = open(study.write_report(results, str(tmp_path), seeds=2)).read()
-    # mean ± std over the two seeds, relative gain of the means (6.25 vs 5.0)
-    assert "| ShuffleNetV2 x0.5 (256 px) | 5.00 ± 1.00 | 6.25 ± 0.25 | +25.0% | 2.50 ± 0.50 | 3.12 ± 0.12 | 71.00 ± 1.00 | 81.00 ± 1.00 |" in text
-    # a single seed is said so, not shown as a mean; a backbone with no run has no row
-    assert "| ResNet-18 (256 px) | 3.00 (1 seed) | 4.50 (1 seed) | +50.0% | 1.50 (1 seed) | 2.25 (1 seed) | 60.00 (1 seed) | 65.00 (1 seed) |" in text
-    assert "ResNet-50" not in text.split("## Tab. 1")[1].split("Paper (real data")[0]
-    assert "| pre_shufflenet_d5 | synth_msmt17_query | 12.50 | 30.00 | - |" in text
+    pre = study_report.arm_values(results, "r18", "pre_r18_d5_whole")
+    assert pre == {(0, 0): 11.0, (0, 1): 13.5, (1, 0): 12.0, (1, 1): 12.5}
+    assert study_report.arm_values(results, "r18", "gen") == {0: 10.0, 1: 12.0}
+    assert study_report.arm_values(results, "r18", "pre_r18_d5_whole", 0.6) == {(0, 0): 99.0}
+
+
+def test_report_verdicts_tables_and_budget(tmp_path):
+    rng = np.random.default_rng(0)
+    results = {}
+    gen, whole, paste = [], [], []
+    for s in range(3):
+        g = 30.0 + s
+        results[f"ft_shufflenet_gen_f100_s{s}"] = _ft(g)
+        results[f"ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s{s}"] = _ft(g + 3.0 + 0.1 * s)
+        results[f"ft_shufflenet_pre_shufflenet_d5_random_paste_p0_whole_f100_s{s}"] = _ft(g + 3.0 + rng.normal(0, 2))
+        gen.append(g), whole.append(g + 3.0 + 0.1 * s)
+        paste.append(results[f"ft_shufflenet_pre_shufflenet_d5_random_paste_p0_whole_f100_s{s}"]["metrics"][study_report.MAP])
+    results["reid_pre_shufflenet_d5_p0"] = {"metrics": {"synth_msmt17_query/reid/mAP": 12.5, "synth_msmt17_query/reid/rank1": 30.0}, "seconds": 5.0}
+    planned = study.plan(["tab1", "tab4", "reid"], backbones=("shufflenet",), seeds=3, pre_seeds=1)
+    text = open(study_report.write_report(results, str(tmp_path), planned, header="HEADER")).read()
+    assert text.splitlines()[2] == "HEADER"
+    # Tab. 1 verdict: differences 3.0, 3.1, 3.2 -> mean 3.1, interval from scipy
+    ci = stats.ttest_rel(whole, gen).confidence_interval()
+    row = next(l for l in text.splitlines() if l.startswith("| Tab. 1 | ShuffleNetV2"))
+    assert f"+3.10 [{ci.low:+.2f}, {ci.high:+.2f}] (n=3)" in row and "**agrees**" in row
+    assert f"| {np.mean(gen):.2f} ± {np.std(gen, ddof=1):.2f} |" in row and f"{100 * 3.1 / 31:+.1f}%" in row
+    # a comparison without runs is not resolved, and says "not run"
+    r50 = next(l for l in text.splitlines() if l.startswith("| Tab. 1 | ResNet-50"))
+    assert "| not run | not run | not run |" in r50 and "**not resolved**" in r50
+    # Tab. 4 compares random_paste (A) with expand_resize (B), paper: B above
+    t4 = next(l for l in text.splitlines() if l.startswith("| Tab. 4 |"))
+    d = np.array(whole) - np.array(paste)
+    ci4 = stats.ttest_rel(whole, paste).confidence_interval()
+    assert f"{d.mean():+.2f} [{ci4.low:+.2f}, {ci4.high:+.2f}] (n=3)" in t4
+    # tables: one run is said so; missing arms say "not run"
+    assert "| ShuffleNetV2 x0.5 | ImageNet stand-in | 31.00 ± 1.00 | 15.50 ± 0.50 | 70.00 ± 0.00 |" in text
     assert "| 20% | not run | not run | not run |" in text
-    assert (tmp_path / "fig5_fraction.png").stat().st_size > 1000
+    assert "| pre_shufflenet_d5_p0 | synth_msmt17_query | 12.50 | 30.00 | - |" in text
+    # budget: every planned run counted, the finished ones with their measured minutes
+    total = next(l for l in text.splitlines() if l.startswith("| all |"))
+    assert f"| {len(planned)} | {sum(r.key in results for r in planned)} |" in total
+    assert (tmp_path / "fig5_fraction.png").stat().st_size > 1000 and (tmp_path / "size_curve.png").exists()
+
+
+def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_stage(config, folder, opts, extra_args=()):
+        import os
+
+        calls.append((os.path.basename(folder), list(opts)))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.json"), "w") as f:
+            json.dump({"results": {study_report.MAP: 1.0}, "seconds": 2.0}, f)
+        return {study_report.MAP: 1.0}
+
+    monkeypatch.setattr(study, "run_stage", fake_stage)
+    monkeypatch.setattr(study, "export_generic", lambda ckpt, out, config: out)
+    monkeypatch.setattr(study, "export_whole", lambda ckpt, out: out)
+    runs = [r for r in study.plan(["tab1"], backbones=("shufflenet",), seeds=1, pre_seeds=1)]
+    seen = []
+    study.execute(runs, str(tmp_path), str(tmp_path / "work"), on_result=lambda res: seen.append(len(res)))
+    assert seen == list(range(1, len(runs) + 1))
+    opts = {k: dict(zip(o[::2], o[1::2])) for k, o in calls}
+    assert opts["pre_shufflenet_d5_p0"]["MODEL.WEIGHTS"].endswith("gen_shufflenet/init.pth")
+    assert opts["ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"]["MODEL.WEIGHTS"].endswith("pre_shufflenet_d5_p0/whole.pth")
+    assert "MODEL.WEIGHTS" not in opts["ft_shufflenet_random_f100_s0"]
+    calls.clear()
+    study.execute(runs, str(tmp_path), str(tmp_path / "work"))  # everything is reused
+    assert calls == []
+
+
+def test_pretraining_passes_by_hand():
+    run = study.Run("p", "pretrain", "shufflenet", study.PRETRAIN_CFG["shufflenet"], (
+        "DATASETS.TRAIN", "('synth_crowdhuman_train','synth_msmt17_train',)", "HPPS.DATA.SOURCE_RATIOS", "(1,3,)",
+        "SOLVER.MAX_ITER", "100", "SOLVER.IMS_PER_BATCH", "4", "DATASETS.TRAIN_FRACTION", "0.5",
+    ))
+    manifest = {"splits": {"crowdhuman_train": {"images": 40, "identities": 0}, "msmt17_train": {"images": 300, "identities": 30}}}
+    passes = study.pretraining_passes(run, manifest)
+    # 400 images seen: 100 from CrowdHuman (20 images after the 0.5 fraction), 300 from MSMT17 (150)
+    assert passes["synth_crowdhuman_train"] == pytest.approx((5.0, 5.0))
+    # MSMT17: 2 passes per image; 150 images of 30 identities -> each identity seen 10 times
+    assert passes["synth_msmt17_train"] == pytest.approx((2.0, 10.0))

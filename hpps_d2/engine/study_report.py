@@ -1,0 +1,301 @@
+"""
+The study's report: ``results/README.md`` tables, a verdict per comparison the paper makes, and
+PNG plots, from the results :func:`hpps_d2.engine.study.execute` wrote.
+
+Every table cell is mean ± sample std (``ddof = 1``) over the runs of an arm (fine-tuning seeds,
+and pre-training seeds where an arm has several), "(1 run)" when only one finished, "not run"
+when none did. Every comparison of the paper is a paired difference with its 95% t interval and
+a verdict by that interval (:mod:`.comparison`), never by eye.
+"""
+import dataclasses
+import os
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import study
+from .comparison import paired_difference, verdict
+
+__all__ = ["Comparison", "comparisons", "write_report", "arm_values"]
+
+MAP, TOP1, DET = f"{study.TEST}/search/mAP", f"{study.TEST}/search/top1", f"{study.TEST}/detection/AP"
+BACKBONE_NAMES = {
+    "shufflenet": "ShuffleNetV2 x0.5",
+    "r18": "ResNet-18",
+    "r50": "ResNet-50 (reduced)",
+}
+#: Paper Tab. 1, NAE on PRW, mAP ImageNet -> hybrid pre-trained (relative gain).
+PAPER_TAB1 = {"r50": "+10.3%", "r18": "+10.9%", "shufflenet": "+19.5%"}
+
+_FT = re.compile(r"^ft_(?P<b>[a-z0-9]+)_(?P<src>.+)_f(?P<f>\d+)_s(?P<s>\d+)$")
+_PSEED = re.compile(r"^(?P<pre>pre_.+)_p(?P<p>\d+)_(?P<init>whole|backbone)$")
+
+
+def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: float = 1.0, metric: str = MAP) -> Dict:
+    """
+    The values of one arm: fine-tuning runs of ``backbone`` from ``src`` at ``fraction``.
+
+    Args:
+        src: "random", "gen", or ``"<pre-training key without _p<seed>>_<whole|backbone>"``: then
+            every pre-training seed belongs to the arm.
+
+    Returns:
+        dict: seed key (fine-tuning seed; ``(pre seed, fine-tuning seed)`` for a pre-trained arm)
+        -> value of ``metric``.
+    """
+    out = {}
+    f = int(round(fraction * 100))
+    for key, entry in results.items():
+        m = _FT.match(key)
+        if not m or m["b"] != backbone or int(m["f"]) != f:
+            continue
+        value = entry.get("metrics", {}).get(metric)
+        if value is None:
+            continue
+        p = _PSEED.match(m["src"])
+        if p and f"{p['pre']}_{p['init']}" == src:
+            out[(int(p["p"]), int(m["s"]))] = float(value)
+        elif m["src"] == src:
+            out[int(m["s"])] = float(value)
+    return out
+
+
+def _fmt(values: Dict) -> str:
+    v = list(values.values())
+    if not v:
+        return "not run"
+    if len(v) == 1:
+        return f"{v[0]:.2f} (1 run)"
+    return f"{np.mean(v):.2f} ± {np.std(v, ddof=1):.2f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """
+    One claim of the paper: arm ``b`` scores ``paper_sign`` (+1 above, -1 below) arm ``a``.
+
+    Attributes:
+        group: the table or figure ("Tab. 1", ...).
+        claim: the claim in words.
+        paper: what the paper reports.
+        a, b: (backbone, src, fraction) of the two arms (see :func:`arm_values`).
+    """
+
+    group: str
+    claim: str
+    paper: str
+    a: Tuple[str, str, float]
+    b: Tuple[str, str, float]
+    paper_sign: int = 1
+
+
+def _pre(backbone=study.MAIN, suffix="", init="whole") -> str:
+    return f"pre_{backbone}_d5{suffix}_{init}"
+
+
+def comparisons(backbones: Sequence[str] = ("shufflenet", "r18", "r50"), fractions=study.FRACTIONS, counts=range(2, 6), sizes=study.SIZES) -> List[Comparison]:
+    """Every comparison of the paper's Tab. 1, 4, 5, Fig. 5, 6 and its data-size conclusion."""
+    m = study.MAIN
+    out = [
+        Comparison("Tab. 1", f"{BACKBONE_NAMES[b]}: hybrid pre-trained > ImageNet (stand-in)", f"{PAPER_TAB1[b]} mAP", (b, "gen", 1.0), (b, _pre(b), 1.0))
+        for b in backbones
+    ]
+    out += [
+        Comparison("Tab. 4", "expand_resize > random_paste", "47.08 vs 46.49 mAP", (m, _pre(suffix="_random_paste"), 1.0), (m, _pre(), 1.0)),
+        Comparison("Tab. 5", "adding inter-task alignment lowers mAP", "46.53 vs 47.08 mAP", (m, _pre(), 1.0), (m, _pre(suffix="_inter"), 1.0), -1),
+    ]
+    for f in fractions:
+        pct = f"{int(round(f * 100))}%"
+        out += [
+            Comparison("Fig. 5", f"{pct}: whole model > ImageNet (stand-in)", "above at every fraction", (m, "gen", f), (m, _pre(), f)),
+            Comparison("Fig. 5", f"{pct}: backbone only > ImageNet (stand-in)", "above at every fraction", (m, "gen", f), (m, _pre(init="backbone"), f)),
+            Comparison("Fig. 5", f"{pct}: whole model > backbone only", "whole model larger gain", (m, _pre(init="backbone"), f), (m, _pre(), f)),
+        ]
+    out.append(Comparison("Fig. 5", "whole model on 60% > ImageNet (stand-in) on 100%", "yes (60% suffices)", (m, "gen", 1.0), (m, _pre(), 0.6)))
+    for k in counts:
+        if k >= 3:  # with 2 datasets each sub-task has one domain: the IAMs have nothing to align
+            out.append(Comparison("Fig. 6", f"{k} datasets: with IAM > without", "IAM gains at every count", (m, f"pre_{m}_d{k}_noiam_whole", 1.0), (m, f"pre_{m}_d{k}_whole", 1.0)))
+    ks = sorted(counts)
+    for k0, k1 in zip(ks, ks[1:]):
+        out.append(Comparison("Fig. 6", f"{k1} datasets > {k0} (with IAM)", "more datasets, higher mAP", (m, f"pre_{m}_d{k0}_whole", 1.0), (m, f"pre_{m}_d{k1}_whole", 1.0)))
+    ss = sorted(sizes)
+    for s0, s1 in list(zip(ss, ss[1:])) + ([(ss[0], ss[-1])] if len(ss) > 2 else []):
+        out.append(Comparison("Size", f"{_size_name(s1)} > {_size_name(s0)} of the pre-training data", "keeps improving with more images", (m, _size_src(s0), 1.0), (m, _size_src(s1), 1.0)))
+    return out
+
+
+def _size_name(f: float) -> str:
+    return "all" if f == 1.0 else f"1/{int(round(1 / f))}" if abs(1 / f - round(1 / f)) < 1e-9 else f"{f:g}"
+
+
+def _size_src(f: float) -> str:
+    return _pre() if f == 1.0 else f"pre_{study.MAIN}_d5_n{int(round(f * 1000)):04d}_whole"
+
+
+def _verdict_rows(results, comps: Sequence[Comparison]) -> List[str]:
+    rows = [
+        "| group | claim | paper | A | B | B - A (mAP) [95% CI] | relative | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comps:
+        a, b = arm_values(results, *c.a), arm_values(results, *c.b)
+        d = paired_difference(a, b)
+        rel = "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
+        rows.append(f"| {c.group} | {c.claim} | {c.paper} | {_fmt(a)} | {_fmt(b)} | {d} | {rel} | **{verdict(d, c.paper_sign)}** |")
+    return rows
+
+
+def _metric_cells(results, backbone, src, fraction=1.0) -> List[str]:
+    return [_fmt(arm_values(results, backbone, src, fraction, metric)) for metric in (MAP, TOP1, DET)]
+
+
+def _plot(path: str, xs, curves: Dict[str, List[Dict]], xlabel: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for name, arms in curves.items():
+        pts = [(x, np.mean(list(v.values())), np.std(list(v.values()), ddof=1) if len(v) > 1 else 0.0) for x, v in zip(xs, arms) if v]
+        if pts:
+            x, mean, std = zip(*pts)
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("search mAP (synthetic PRW), mean ± std")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _budget_rows(runs: Sequence[study.Run], results: Dict[str, dict]) -> List[str]:
+    rows = ["| kind | backbone | runs | done | planned min each | planned min left | measured min (done) |", "|---|---|---|---|---|---|---|"]
+    groups: Dict[Tuple[str, str], List[study.Run]] = {}
+    for r in runs:
+        groups.setdefault((r.kind, r.backbone), []).append(r)
+    total_left = total_done = 0.0
+    for (kind, b), rs in groups.items():
+        done = [r for r in rs if r.key in results]
+        left = sum(study.estimate_minutes(r) for r in rs if r.key not in results)
+        measured = sum((results[r.key].get("seconds") or 0) / 60 for r in done)
+        total_left, total_done = total_left + left, total_done + measured
+        each = np.mean([study.estimate_minutes(r) for r in rs])
+        rows.append(f"| {kind} | {b} | {len(rs)} | {len(done)} | {each:.0f} | {left:.0f} | {measured:.0f} |")
+    rows.append(f"| all | | {len(runs)} | {sum(r.key in results for r in runs)} | | {total_left:.0f} ({total_left / 60:.1f} h) | {total_done:.0f} ({total_done / 60:.1f} h) |")
+    return rows
+
+
+def _passes_rows(planned: Sequence[study.Run], manifest: dict) -> List[str]:
+    rows = ["| pre-training run | source | passes per image | passes per (pseudo-)identity |", "|---|---|---|---|"]
+    shown = [r for r in planned if r.kind == "pretrain" and r.key.endswith("_d5_p0")]
+    for r in shown:
+        for name, (per_image, per_id) in study.pretraining_passes(r, manifest).items():
+            rows.append(f"| {r.key} | {name} | {per_image:.1f} | {per_id:.1f} |")
+    return rows if shown else []
+
+
+def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study.Run], header: str = "", manifest: Optional[dict] = None) -> str:
+    """
+    Write ``out_dir/README.md`` and its PNG plots; returns the README's path.
+
+    Args:
+        results: see :func:`hpps_d2.engine.study.load_results`.
+        planned: the study's full plan (for the budget table and the "not run" cells).
+        header: text put first (what ran, how to regenerate), written by the caller.
+        manifest: the synthetic world's ``manifest.json``, for the passes-per-identity table.
+    """
+    m = study.MAIN
+    lines = ["# Hybrid pre-training on the synthetic world: the paper's experiments", ""]
+    if header:
+        lines += [header.strip(), ""]
+    lines += ["## Budget", ""] + _budget_rows(planned, results) + [""]
+    passes = _passes_rows(planned, manifest) if manifest else []
+    if passes:
+        lines += ["## Pre-training schedule: how often each (pseudo-)identity is seen", "",
+                  "Every detection box and unlabeled crop is its own OIM identity (the paper's "
+                  "unification): its row of the table is written the first time it is seen and "
+                  "only pulls features together from the second time on.", ""] + passes + [""]
+    lines += ["## Verdicts: every comparison the paper makes", "",
+              "Paired by fine-tuning seed (pre-trained arms with several pre-training seeds: every "
+              "(pre-training seed, fine-tuning seed) run against the baseline of its fine-tuning "
+              "seed); 95% t interval of the mean difference; **agrees** / **disagrees** when the "
+              "interval lies wholly on the paper's / the other side of 0, else **not resolved**.", ""]
+    lines += _verdict_rows(results, comparisons())
+    lines.append("")
+    # Tab. 1
+    lines += ["## Tab. 1: ImageNet stand-in vs hybrid pre-trained, per backbone", "",
+              "| backbone | init | mAP | top-1 | det AP |", "|---|---|---|---|---|"]
+    for b in study.BACKBONES:
+        for name, src in (("random (extra)", "random"), ("ImageNet stand-in", "gen"), ("hybrid pre-trained", _pre(b))):
+            cells = _metric_cells(results, b, src)
+            if any(c != "not run" for c in cells):
+                lines.append(f"| {BACKBONE_NAMES[b]} | {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Paper (real data, NAE on PRW, ImageNet -> hybrid): ResNet-50 +10.3%, ResNet-18 +10.9%, ShuffleNet +19.5% relative mAP.", ""]
+    for title, rows in (
+        ("Tab. 4: re-ID data operation", [("expand_resize", _pre()), ("random_paste", _pre(suffix="_random_paste"))]),
+        ("Tab. 5: alignment modules", [("intra-task IAMs", _pre()), ("intra + inter-task", _pre(suffix="_inter"))]),
+    ):
+        lines += [f"## {title}", "", "| variant | mAP | top-1 | det AP |", "|---|---|---|---|"]
+        lines += [f"| {name} | " + " | ".join(_metric_cells(results, m, src)) + " |" for name, src in rows]
+        lines.append("")
+    # Fig. 5
+    arms5 = (("ImageNet stand-in", "gen"), ("whole model", _pre()), ("backbone only", _pre(init="backbone")))
+    lines += ["## Fig. 5: fraction of the target training data", "", "| fraction | " + " | ".join(n for n, _ in arms5) + " |", "|---|---|---|---|"]
+    curves5 = {n: [] for n, _ in arms5}
+    for f in study.FRACTIONS:
+        row = []
+        for n, src in arms5:
+            v = arm_values(results, m, src, f)
+            curves5[n].append(v)
+            row.append(_fmt(v))
+        lines.append(f"| {int(round(f * 100))}% | " + " | ".join(row) + " |")
+    lines += ["", "![Fig. 5](fig5_fraction.png)", ""]
+    _plot(os.path.join(out_dir, "fig5_fraction.png"), [int(round(f * 100)) for f in study.FRACTIONS], curves5, "% of synthetic PRW training images", "Fig. 5 (synthetic)")
+    # Fig. 6
+    ks = list(range(2, len(study.DATASETS) + 1))
+    lines += ["## Fig. 6: number of pre-training datasets, with and without IAM", "", "| datasets | with IAM | without IAM |", "|---|---|---|"]
+    curves6 = {"with IAM": [], "without IAM": []}
+    for k in ks:
+        a, b = arm_values(results, m, f"pre_{m}_d{k}_whole"), arm_values(results, m, f"pre_{m}_d{k}_noiam_whole")
+        curves6["with IAM"].append(a)
+        curves6["without IAM"].append(b)
+        names = ", ".join(n.replace("synth_", "") for n, _ in study.DATASETS[:k])
+        lines.append(f"| {k}: {names} | {_fmt(a)} | {_fmt(b)} |")
+    lines += ["", "![Fig. 6](fig6_datasets.png)", ""]
+    _plot(os.path.join(out_dir, "fig6_datasets.png"), ks, curves6, "pre-training datasets", "Fig. 6 (synthetic)")
+    # size
+    lines += ["## Pre-training data size (same passes per image)", "", "| pre-training data | mAP | top-1 | det AP |", "|---|---|---|---|"]
+    lines.append("| none (ImageNet stand-in) | " + " | ".join(_metric_cells(results, m, "gen")) + " |")
+    curve = []
+    for f in study.SIZES:
+        curve.append(arm_values(results, m, _size_src(f)))
+        lines.append(f"| {_size_name(f)} | " + " | ".join(_metric_cells(results, m, _size_src(f))) + " |")
+    lines += ["", "![size](size_curve.png)", ""]
+    _plot(os.path.join(out_dir, "size_curve.png"), list(study.SIZES), {"hybrid pre-trained": curve}, "fraction of the synthetic sub-task data", "fine-tuned mAP vs pre-training data")
+    # re-ID alone
+    lines += ["## Re-ID of the pre-trained model alone (crop protocol, no fine-tuning)", ""]
+    reid = sorted(k for k in results if k.startswith("reid_"))
+    if reid:
+        lines += ["| weights | split | mAP | rank-1 | rank-5 |", "|---|---|---|---|---|"]
+        for k in reid:
+            for split in study.REID_TEST:
+                vals = [_reid_metric(results[k]["metrics"], split, x) for x in ("mAP", "rank1", "rank5")]
+                lines.append(f"| {k[len('reid_'):]} | {split} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in vals) + " |")
+    else:
+        lines.append("not run")
+    lines.append("")
+    path = os.path.join(out_dir, "README.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def _reid_metric(metrics: Dict[str, float], split: str, metric: str) -> Optional[float]:
+    for k, v in metrics.items():
+        if k.startswith(split + "/") and k.endswith("/" + metric):
+            return v
+    return None
