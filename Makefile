@@ -26,7 +26,8 @@ test: install
 
 # The main job on the synthetic world (no dataset, no GPU needed): write the world, check that
 # every split loads with the counts the generator wrote, draw records and unified inputs, then
-# pre-train -> fine-tune NAE on synthetic PRW from scratch and from the pre-trained model -> table.
+# ImageNet stand-in -> hybrid pre-train -> fine-tune NAE on synthetic PRW from the stand-in and from the
+# pre-trained model -> table.
 demo: install
 	$(PYTHON) tools/make_synth_data.py --out datasets/synth
 	$(PYTHON) tools/check_datasets.py --prefix synth_ --expected datasets/synth/manifest.json

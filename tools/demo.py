@@ -3,15 +3,18 @@
 The main job on the synthetic world, end to end on the CPU (``make demo``):
 
 1. write the synthetic world (skipped when ``datasets/synth/manifest.json`` exists);
-2. hybrid pre-training of a ShuffleNet NAE model on the five synthetic sub-task datasets;
-3. export the whole pre-trained model for fine-tuning;
-4. fine-tune NAE on synthetic PRW twice with the same schedule: from scratch and from the
-   pre-trained model; evaluate both with the PRW protocol;
-5. print a table of mAP / top-1 (and detection AP), and write a search picture.
+2. the ImageNet stand-in: a person-free classification pre-training of the ShuffleNet backbone
+   on the synthetic ``imagenet`` set, exported and converted like torchvision ImageNet weights;
+3. hybrid pre-training of a ShuffleNet NAE model on the five synthetic sub-task datasets,
+   started from the stand-in (the paper's setting: pre-training from ImageNet weights);
+4. export the whole pre-trained model for fine-tuning;
+5. fine-tune NAE on synthetic PRW twice with the same schedule: from the stand-in (the paper's
+   ImageNet baseline) and from the hybrid pre-trained model; evaluate both with the PRW protocol;
+6. print a table of mAP / top-1 (and detection AP), and write a search picture.
 
 Stages that already finished in ``--out`` are reused, so an interrupted demo continues.
 
-    python tools/demo.py [--out output/demo] [--pretrain-iters N] [--finetune-iters N]
+    python tools/demo.py [--out output/demo] [--generic-iters N] [--pretrain-iters N] [--finetune-iters N]
 """
 import argparse
 import json
@@ -23,9 +26,10 @@ import time
 
 from tabulate import tabulate
 
-from hpps_d2.engine.runs import REPO, export_whole, run_stage
+from hpps_d2.engine.runs import REPO, export_generic, export_whole, run_stage
 
 SYNTH = os.path.join("datasets", "synth")
+GENERIC_CFG = "configs/synth/generic_pretrain_shufflenet.yaml"
 PRETRAIN_CFG = "configs/synth/pretrain_shufflenet.yaml"
 FINETUNE_CFG = "configs/synth/finetune_prw_shufflenet.yaml"
 TEST = "synth_prw_query"
@@ -40,6 +44,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--out", default="demo_output/runs")
+    p.add_argument("--generic-iters", type=int, default=None, help="default: the config's")
     p.add_argument("--pretrain-iters", type=int, default=None, help="default: the config's")
     p.add_argument("--finetune-iters", type=int, default=None, help="default: the config's")
     args = p.parse_args(argv)
@@ -59,12 +64,15 @@ def main(argv=None):
         print(f"[demo] {name} done in {times[name]:.0f} s", flush=True)
         return res
 
+    gen_opts = _schedule(args.generic_iters) if args.generic_iters else []
     pre_opts = _schedule(args.pretrain_iters) if args.pretrain_iters else []
     ft_opts = _schedule(args.finetune_iters) if args.finetune_iters else []
-    stage("pretrain", PRETRAIN_CFG, pre_opts)
+    stage("generic", GENERIC_CFG, gen_opts)
+    generic = export_generic(os.path.join(args.out, "generic", "model_final.pth"), os.path.join(args.out, "generic", "init.pth"))
+    stage("pretrain", PRETRAIN_CFG, pre_opts + ["MODEL.WEIGHTS", generic])
     whole = export_whole(os.path.join(args.out, "pretrain", "model_final.pth"), os.path.join(args.out, "pretrain", "whole.pth"))
     runs = {
-        "scratch": stage("finetune_scratch", FINETUNE_CFG, ft_opts),
+        "ImageNet stand-in": stage("finetune_generic", FINETUNE_CFG, ft_opts + ["MODEL.WEIGHTS", generic]),
         "hybrid pre-trained": stage("finetune_pretrained", FINETUNE_CFG, ft_opts + ["MODEL.WEIGHTS", whole]),
     }
 
@@ -75,7 +83,7 @@ def main(argv=None):
     print("\nNAE (ShuffleNetV2 x0.5) fine-tuned on synthetic PRW, same schedule; PRW protocol (all other frames):")
     print(tabulate(rows, headers=["init", "mAP", "top-1", "det AP", "det recall"], floatfmt=".2f", tablefmt="github"))
     if base == base and base > 0:
-        print(f"relative mAP gain of hybrid pre-training: {100 * (rows[1][1] - base) / base:+.1f}%")
+        print(f"relative mAP gain of hybrid pre-training over the ImageNet stand-in: {100 * (rows[1][1] - base) / base:+.1f}%")
 
     # One search, with the pre-trained, fine-tuned model, on a query of the synthetic PRW test split.
     from detectron2.data import DatasetCatalog  # after the stages: importing hpps_d2 is slow

@@ -35,6 +35,8 @@ def argument_parser():
     p.add_argument("--fig6-datasets", default=",".join(str(k) for k in range(2, len(study.DATASETS) + 1)), help="Fig. 6: numbers of pre-training datasets")
     p.add_argument("--sizes", default=",".join(map(str, study.SIZES)), help="size curve: fractions of the pre-training data")
     p.add_argument("--hybrid-from", choices=("generic", "random"), default="generic", help="where hybrid pre-training starts (default: the ImageNet stand-in)")
+    p.add_argument("--jobs", type=int, default=2, help="stages run at the same time (default 2, one per CPU core)")
+    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each stage (default 1; 0: inherited)")
     p.add_argument("--report-only", action="store_true", help="only rewrite the report from results.json")
     p.add_argument("--list", action="store_true", help="print the runs with their planned minutes and exit")
     return p
@@ -78,7 +80,7 @@ def main(argv=None):
     if args.report_only:
         print(f"wrote {report(study.load_results(path))}")
         return
-    results = study.execute(runs, args.out, args.work, on_result=report)
+    results = study.execute(runs, args.out, args.work, on_result=report, jobs=args.jobs, threads=args.threads)
     print(f"wrote {report(results)}")
 
 

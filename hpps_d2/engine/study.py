@@ -35,10 +35,12 @@ Fine-tuning uses one schedule for every arm (the synthetic configs'), over ``see
 by all arms, so the runs of one seed pair up (:mod:`.comparison`). Nothing is tuned on the test
 split: the world and the schedules were calibrated on ``synth_prw_val_*`` (docs/synthetic_world.md).
 """
+import concurrent.futures
 import dataclasses
 import json
 import logging
 import os
+import threading
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .runs import REPO, export_generic, export_whole, run_stage
@@ -288,33 +290,75 @@ def _weights(run: Run, source: Run, work_dir: str) -> str:
     return export_whole(final, os.path.join(folder, "whole.pth"))
 
 
-def execute(runs: Sequence[Run], out_dir: str, work_dir: str, on_result: Optional[Callable[[Dict[str, dict]], object]] = None) -> Dict[str, dict]:
+#: One export at a time: two stages starting from the same source must not write its file together.
+_EXPORT_LOCK = threading.Lock()
+
+
+def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int) -> dict:
+    folder = os.path.join(work_dir, r.key)
+    opts = list(r.opts)
+    if r.source:
+        with _EXPORT_LOCK:
+            opts += ["MODEL.WEIGHTS", _weights(r, by_key[r.source], work_dir)]
+    extra = ["--eval-only"] if r.kind == "reid" else []
+    env = {"OMP_NUM_THREADS": str(threads)} if threads > 0 else None
+    metrics = run_stage(r.config, folder, opts, extra_args=extra, env=env)
+    if r.kind == "reid":
+        metrics = _eval_only_results(folder)
+    with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+        seconds = json.load(f).get("seconds")
+    return {"metrics": metrics, "seconds": seconds}
+
+
+def execute(
+    runs: Sequence[Run],
+    out_dir: str,
+    work_dir: str,
+    on_result: Optional[Callable[[Dict[str, dict]], object]] = None,
+    jobs: int = 1,
+    threads: int = 0,
+) -> Dict[str, dict]:
     """
     Run (or reuse) every stage in ``work_dir/<key>`` (checkpoints, logs); the results of each are
     added to ``out_dir/results.json`` as soon as it finishes (see :func:`load_results`), and
     ``on_result(results)`` is called then (the tool rewrites the report).
+
+    Args:
+        jobs: stages run at the same time (each a process); a stage starts once its source has
+            finished, in plan order otherwise.
+        threads: ``OMP_NUM_THREADS`` of each stage (0: inherited). On 2 shared CPU cores, 2 jobs
+            of 1 thread each trained ~1.4x faster in all than 1 job of 2 threads (results/README.md).
     """
     path = os.path.join(out_dir, "results.json")
     results = load_results(path)
     by_key = {r.key: r for r in runs}
-    for i, r in enumerate(runs, 1):
-        if r.key in results:
-            continue
-        folder = os.path.join(work_dir, r.key)
-        logger.info(f"[{i}/{len(runs)}] {r.key} (about {estimate_minutes(r):.0f} min)")
-        opts = list(r.opts)
-        if r.source:
-            opts += ["MODEL.WEIGHTS", _weights(r, by_key[r.source], work_dir)]
-        extra = ["--eval-only"] if r.kind == "reid" else []
-        metrics = run_stage(r.config, folder, opts, extra_args=extra)
-        if r.kind == "reid":
-            metrics = _eval_only_results(folder)
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            seconds = json.load(f).get("seconds")
-        results[r.key] = {"metrics": metrics, "seconds": seconds}
-        _save(path, results)
-        if on_result is not None:
-            on_result(results)
+    todo = [r for r in runs if r.key not in results]
+    lock = threading.Lock()
+    total = len(runs)
+
+    def finished(r: Run, entry: dict) -> None:
+        with lock:
+            results[r.key] = entry
+            _save(path, results)
+            if on_result is not None:
+                on_result(results)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        running: Dict[concurrent.futures.Future, Run] = {}
+        while todo or running:
+            ready = [r for r in todo if not r.source or r.source in results]
+            while ready and len(running) < max(1, jobs):
+                r = ready.pop(0)
+                todo.remove(r)
+                logger.info(f"[{total - len(todo) - len(running)}/{total}] {r.key} (about {estimate_minutes(r):.0f} min)")
+                running[pool.submit(_run_one, r, by_key, work_dir, threads)] = r
+            if not running:
+                missing = sorted({r.source for r in todo})
+                raise RuntimeError(f"runs wait for sources that are not planned or failed: {missing}")
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                r = running.pop(future)
+                finished(r, future.result())  # a failed stage raises here (StageFailed)
     return results
 
 

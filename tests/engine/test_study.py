@@ -137,7 +137,7 @@ def test_report_verdicts_tables_and_budget(tmp_path):
 def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
     calls = []
 
-    def fake_stage(config, folder, opts, extra_args=()):
+    def fake_stage(config, folder, opts, extra_args=(), env=None):
         import os
 
         calls.append((os.path.basename(folder), list(opts)))
@@ -151,8 +151,10 @@ def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "export_whole", lambda ckpt, out: out)
     runs = [r for r in study.plan(["tab1"], backbones=("shufflenet",), seeds=1, pre_seeds=1)]
     seen = []
-    study.execute(runs, str(tmp_path), str(tmp_path / "work"), on_result=lambda res: seen.append(len(res)))
+    study.execute(runs, str(tmp_path), str(tmp_path / "work"), on_result=lambda res: seen.append(len(res)), jobs=2, threads=1)
     assert seen == list(range(1, len(runs) + 1))
+    order = [k for k, _ in calls]
+    assert all(order.index(r.source) < order.index(r.key) for r in runs if r.source)  # sources first
     opts = {k: dict(zip(o[::2], o[1::2])) for k, o in calls}
     assert opts["pre_shufflenet_d5_p0"]["MODEL.WEIGHTS"].endswith("gen_shufflenet/init.pth")
     assert opts["ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"]["MODEL.WEIGHTS"].endswith("pre_shufflenet_d5_p0/whole.pth")
