@@ -9,7 +9,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = [
     "demo.py", "run_study.py", "search_demo.py", "visualize_data.py", "install_detectron2.py",
-    "check_datasets.py", "train_net.py",
+    "check_datasets.py", "train_net.py", "export_classifier.py", "world_difficulty.py",
 ]
 
 
