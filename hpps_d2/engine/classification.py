@@ -25,7 +25,7 @@ from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 
 from ..config.check import ConfigError, _dataset_problems, _device_problems
-from ..data.build import DeterministicTrainLoader, train_subset
+from ..data.build import train_subset
 from ..data.classification_mapper import (
     ClassificationTrainMapper,
     build_classification_test_loader,
@@ -92,16 +92,8 @@ class ClassificationTrainer(PersonSearchTrainer):
             "num_classes": 1 + max(int(r["class_id"]) for r in records),
         }
 
-    def build_train_loader(self, cfg):
-        return DeterministicTrainLoader(
-            self.train_data["records"],
-            self.train_data["sizes"],
-            ClassificationTrainMapper(cfg),
-            cfg.SOLVER.IMS_PER_BATCH,
-            cfg.SEED,
-            cfg.HPPS.DATA.SOURCE_RATIOS,
-            cfg.DATALOADER.NUM_WORKERS,
-        )
+    def build_train_mapper(self, cfg):
+        return ClassificationTrainMapper(cfg)
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):

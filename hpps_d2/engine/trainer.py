@@ -250,6 +250,19 @@ class PersonSearchTrainer(DefaultTrainer):
         return {"records": records, "sizes": sources, "num_identities": offset}
 
     def build_train_loader(self, cfg):
+        """The seeded, resumable stream of ``train_data`` mixed by HPPS.DATA.SOURCE_RATIOS, each
+        record mapped by :meth:`build_train_mapper`."""
+        return DeterministicTrainLoader(
+            self.train_data["records"],
+            self.train_data["sizes"],
+            self.build_train_mapper(cfg),
+            cfg.SOLVER.IMS_PER_BATCH,
+            cfg.SEED,
+            cfg.HPPS.DATA.SOURCE_RATIOS,
+            cfg.DATALOADER.NUM_WORKERS,
+        )
+
+    def build_train_mapper(self, cfg):
         """One view per image; NAE/SeqNet augment with horizontal flips only (HPPS.FINETUNE.AUGMENT)."""
         cfg2 = cfg.clone()
         cfg2.defrost()
@@ -260,15 +273,7 @@ class PersonSearchTrainer(DefaultTrainer):
             v.HFLIP_PROB = 0.5
         elif cfg.HPPS.FINETUNE.AUGMENT != "views":
             raise ValueError(f"HPPS.FINETUNE.AUGMENT must be 'flip' or 'views', got {cfg.HPPS.FINETUNE.AUGMENT!r}")
-        return DeterministicTrainLoader(
-            self.train_data["records"],
-            self.train_data["sizes"],
-            _SingleView(HybridDatasetMapper(cfg2)),
-            cfg.SOLVER.IMS_PER_BATCH,
-            cfg.SEED,
-            cfg.HPPS.DATA.SOURCE_RATIOS,
-            cfg.DATALOADER.NUM_WORKERS,
-        )
+        return _SingleView(HybridDatasetMapper(cfg2))
 
     # detectron2 v0.6's DefaultTrainer checkpoints only the iteration and hook states: the optimizer
     # state (SGD momentum) was lost on --resume. Keep the inner trainer's state too.
@@ -376,13 +381,6 @@ class HybridPretrainTrainer(PersonSearchTrainer):
             sizes.append(len(recs))
         return {"records": records, "sizes": sizes, "num_identities": unified.num_identities, "unified": unified}
 
-    def build_train_loader(self, cfg):
-        return DeterministicTrainLoader(
-            self.train_data["records"],
-            self.train_data["sizes"],
-            HybridDatasetMapper(cfg),
-            cfg.SOLVER.IMS_PER_BATCH,
-            cfg.SEED,
-            cfg.HPPS.DATA.SOURCE_RATIOS,
-            cfg.DATALOADER.NUM_WORKERS,
-        )
+    def build_train_mapper(self, cfg):
+        """Two views per image (hybrid pre-training)."""
+        return HybridDatasetMapper(cfg)
