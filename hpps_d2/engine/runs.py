@@ -93,15 +93,13 @@ def export_whole(checkpoint: str, out: str) -> str:
     return out
 
 
-def export_generic(checkpoint: str, out: str, config: str = "") -> str:
+def export_generic(checkpoint: str, out: str) -> str:
     """
     The person-search initialisation from a generic (ImageNet stand-in) classification run:
     ``tools/export_classifier.py`` writes the torchvision state dict, then
     ``tools/convert_weights.py --src torchvision`` converts it, the path real ImageNet weights
-    take (README.md, "Weights"). ``config`` (the classification config) is not read: the
-    checkpoint names its architecture.
+    take (README.md, "Weights"); the checkpoint names its architecture.
     """
-    del config
     if os.path.exists(out):
         return out
     torchvision_sd = os.path.splitext(out)[0] + "_torchvision.pth"

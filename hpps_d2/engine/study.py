@@ -96,14 +96,21 @@ class Run:
 KIND_ORDER = ("generic", "pretrain", "finetune", "reid")
 
 
-def _solver_opts(config: str, scale: float) -> Tuple[str, ...]:
-    """MAX_ITER, STEPS, CHECKPOINT_PERIOD of ``config`` multiplied by ``scale``."""
+def _config(config: str, opts: Sequence[str] = ()):
+    """The full config of a study run: ``config`` (relative to the repository) + ``opts``."""
     from detectron2.config import get_cfg
 
     from ..config import add_hpps_config
 
     cfg = add_hpps_config(get_cfg())
     cfg.merge_from_file(os.path.join(REPO, config))
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+def _solver_opts(config: str, scale: float) -> Tuple[str, ...]:
+    """MAX_ITER, STEPS, CHECKPOINT_PERIOD of ``config`` multiplied by ``scale``."""
+    cfg = _config(config)
     s = cfg.SOLVER
 
     def it(x):
@@ -235,12 +242,7 @@ def _iterations(run: Run) -> int:
     opts = dict(zip(run.opts[::2], run.opts[1::2]))
     if "SOLVER.MAX_ITER" in opts:
         return int(opts["SOLVER.MAX_ITER"])
-    from detectron2.config import get_cfg
-
-    from ..config import add_hpps_config
-
-    cfg = add_hpps_config(get_cfg())
-    cfg.merge_from_file(os.path.join(REPO, run.config))
+    cfg = _config(run.config)
     return int(cfg.SOLVER.MAX_ITER)
 
 
@@ -284,7 +286,7 @@ def _weights(run: Run, source: Run, work_dir: str) -> str:
     folder = os.path.join(work_dir, source.key)
     final = os.path.join(folder, "model_final.pth")
     if source.kind == "generic":
-        return export_generic(final, os.path.join(folder, "init.pth"), config=source.config)
+        return export_generic(final, os.path.join(folder, "init.pth"))
     if run.kind == "reid":
         return final
     return export_whole(final, os.path.join(folder, "whole.pth"))
@@ -389,13 +391,7 @@ def pretraining_passes(run: Run, manifest: dict) -> Dict[str, Tuple[float, float
     Returns:
         catalog name -> (passes per image, passes per identity).
     """
-    from detectron2.config import get_cfg
-
-    from ..config import add_hpps_config
-
-    cfg = add_hpps_config(get_cfg())
-    cfg.merge_from_file(os.path.join(REPO, run.config))
-    cfg.merge_from_list(list(run.opts))
+    cfg = _config(run.config, run.opts)
     names = list(cfg.DATASETS.TRAIN)
     ratios = [float(r) for r in cfg.HPPS.DATA.SOURCE_RATIOS] or None
     counts = {}

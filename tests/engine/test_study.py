@@ -147,7 +147,7 @@ def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
         return {study_report.MAP: 1.0}
 
     monkeypatch.setattr(study, "run_stage", fake_stage)
-    monkeypatch.setattr(study, "export_generic", lambda ckpt, out, config: out)
+    monkeypatch.setattr(study, "export_generic", lambda ckpt, out: out)
     monkeypatch.setattr(study, "export_whole", lambda ckpt, out: out)
     runs = [r for r in study.plan(["tab1"], backbones=("shufflenet",), seeds=1, pre_seeds=1)]
     seen = []
