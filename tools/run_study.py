@@ -54,7 +54,7 @@ def main(argv=None):
         for r in runs:
             print(f"{r.kind:9s} {study.estimate_minutes(r):6.1f} min  {r.key}")
         total = sum(study.estimate_minutes(r) for r in runs)
-        print(f"{len(runs)} runs, about {total:.0f} min ({total / 60:.1f} h) on 2 CPU cores")
+        print(f"{len(runs)} runs, about {total:.0f} stage-minutes: {total / 120:.1f} h of wall time on 2 CPU cores (--jobs 2)")
         return
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.json")

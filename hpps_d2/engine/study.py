@@ -70,12 +70,15 @@ FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 SIZES = (0.125, 0.25, 0.5, 1.0)
 PARTS = ("tab1", "tab4", "tab5", "fig5", "fig6", "size", "reid")
 REID_TEST = ("synth_msmt17_query", "synth_cuhk03_labeled_query")
-#: Measured seconds per training iteration on the project's 2 CPU cores (see results/README.md,
-#: "Budget"), used only for the budget estimate of :func:`estimate_minutes`.
+#: Seconds per training iteration of one 1-thread stage beside another on the project's 2 CPU
+#: cores, used only for the budget estimate of :func:`estimate_minutes` (results/README.md,
+#: "Budget"). Measured 2026-12-02 (ShuffleNet: generic 800 it in 5.6 min, pre-training 0.73 s/it
+#: alone, fine-tuning 1,161-1,406 s for 3,200 it beside another run; R18 generic 400 it in 16 min);
+#: the R18 pre-training / fine-tuning and all R50 entries are guesses until their first run.
 SECONDS_PER_ITER = {
-    ("generic", "shufflenet"): 0.15, ("generic", "r18"): 0.3, ("generic", "r50"): 1.0,
-    ("pretrain", "shufflenet"): 0.9, ("pretrain", "r18"): 1.6, ("pretrain", "r50"): 3.0,
-    ("finetune", "shufflenet"): 0.45, ("finetune", "r18"): 0.8, ("finetune", "r50"): 1.4,
+    ("generic", "shufflenet"): 0.42, ("generic", "r18"): 2.4, ("generic", "r50"): 6.0,
+    ("pretrain", "shufflenet"): 0.8, ("pretrain", "r18"): 1.6, ("pretrain", "r50"): 3.0,
+    ("finetune", "shufflenet"): 0.4, ("finetune", "r18"): 0.8, ("finetune", "r50"): 1.4,
     ("reid", "shufflenet"): 0.0, ("reid", "r18"): 0.0, ("reid", "r50"): 0.0,
 }
 
@@ -92,8 +95,6 @@ class Run:
     source: str = ""  # key of the run whose weights it starts from ("" = random init)
     init: str = ""  # "whole" | "backbone": what of ``source`` a fine-tuning takes
 
-
-KIND_ORDER = ("generic", "pretrain", "finetune", "reid")
 
 
 def _config(config: str, opts: Sequence[str] = ()):
@@ -138,6 +139,8 @@ def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False,
     opts += ("HPPS.UNIFY.REID_CANVAS", canvas, "HPPS.IAM.DET_ENABLED", str(iam), "HPPS.IAM.REID_ENABLED", str(iam), "HPPS.IAM.INTER_ENABLED", str(inter))
     if size != 1.0:  # a nested fraction of every set, the same passes per image
         opts += ("DATASETS.TRAIN_FRACTION", str(size)) + _solver_opts(PRETRAIN_CFG[backbone], size)
+    if hybrid_from == "random":  # from scratch OIM needs the base's scale 10 (Base-Synth-ShuffleNet.yaml)
+        opts += ("MODEL.OIM.SCALE", "10.0")
     source = f"gen_{backbone}" if hybrid_from == "generic" else ""
     return Run(key, "pretrain", backbone, PRETRAIN_CFG[backbone], opts, source, "whole" if source else "")
 
@@ -174,7 +177,8 @@ def plan(
     hybrid_from: str = "generic",
 ) -> List[Run]:
     """
-    Every run the selected parts need, each once, sources before the runs that use them.
+    Every run the selected parts need, each once, sources before the runs that use them, in
+    priority order (the order :func:`execute` starts them in).
 
     Args:
         backbones: Tab. 1 rows (the other parts use :data:`MAIN`).
@@ -235,7 +239,12 @@ def plan(
                     add(_finetune(MAIN, s, pre(size=f)))
         if part == "reid":
             add(main_gen, _reid(MAIN, pre()), _reid(MAIN, main_gen), _reid(MAIN, None))
-    return sorted(runs.values(), key=lambda r: KIND_ORDER.index(r.kind))
+    # Priority order (execution starts ready runs in this order): the parts as given, each seed by
+    # seed, so that finished comparisons accumulate early; then the random-init fine-tunes (an
+    # extra row, in no comparison of the paper); the Tab. 1 rows of the other backbones (the
+    # slowest runs) last. Sources stay before their runs: they are added first and share the
+    # backbone of the runs that use them.
+    return sorted(runs.values(), key=lambda r: (r.backbone != MAIN, r.kind == "finetune" and not r.source))
 
 
 def _iterations(run: Run) -> int:

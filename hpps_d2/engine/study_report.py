@@ -172,6 +172,12 @@ def _plot(path: str, xs, curves: Dict[str, List[Dict]], xlabel: str, title: str)
     plt.close(fig)
 
 
+BUDGET_NOTE = (
+    "Minutes are per stage, each stage on one CPU core beside another (`--jobs 2 --threads 1`, "
+    "hpps_d2/engine/study.py `SECONDS_PER_ITER`): the study's wall time is about half their sum."
+)
+
+
 def _budget_rows(runs: Sequence[study.Run], results: Dict[str, dict]) -> List[str]:
     rows = ["| kind | backbone | runs | done | planned min each | planned min left | measured min (done) |", "|---|---|---|---|---|---|---|"]
     groups: Dict[Tuple[str, str], List[study.Run]] = {}
@@ -212,7 +218,7 @@ def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study
     lines = ["# Hybrid pre-training on the synthetic world: the paper's experiments", ""]
     if header:
         lines += [header.strip(), ""]
-    lines += ["## Budget", ""] + _budget_rows(planned, results) + [""]
+    lines += ["## Budget", "", BUDGET_NOTE, ""] + _budget_rows(planned, results) + [""]
     passes = _passes_rows(planned, manifest) if manifest else []
     if passes:
         lines += ["## Pre-training schedule: how often each (pseudo-)identity is seen", "",

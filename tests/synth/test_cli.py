@@ -111,6 +111,6 @@ def test_partial_regeneration_keeps_each_datasets_own_sizes(tmp_path):
     assert m["sizes"] == {"prw": {"train_frames": 14}}  # prw was not rewritten: its sizes stay
     assert m["splits"]["prw_train"]["images"] == 14 and "msmt17_train" in m["splits"]
     m = generate_world(out, scale=0.05, datasets=["prw"], workers=1)
-    assert m["sizes"] == {} and m["splits"]["prw_train"]["images"] == 12  # 200 * 0.05 -> min 12
+    assert m["sizes"] == {} and m["splits"]["prw_train"]["images"] == 50  # 1000 * 0.05
     with pytest.raises(ValueError, match=r"sizes given for \['prw'\], which are not written"):
         generate_world(out, scale=0.05, datasets=["msmt17"], sizes={"prw": {"train_ids": 9}})
