@@ -142,7 +142,9 @@ def _verdict_rows(results, comps: Sequence[Comparison]) -> List[str]:
         a, b = arm_values(results, *c.a), arm_values(results, *c.b)
         d = paired_difference(a, b)
         rel = "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
-        rows.append(f"| {c.group} | {c.claim} | {c.paper} | {_fmt(a)} | {_fmt(b)} | {d} | {rel} | **{verdict(d, c.paper_sign)}** |")
+        # no pair finished yet: "not run", so a partial study never reads as an inconclusive one
+        v = "not run" if d.n == 0 else verdict(d, c.paper_sign)
+        rows.append(f"| {c.group} | {c.claim} | {c.paper} | {_fmt(a)} | {_fmt(b)} | {d} | {rel} | **{v}** |")
     return rows
 
 
@@ -157,16 +159,21 @@ def _plot(path: str, xs, curves: Dict[str, List[Dict]], xlabel: str, title: str)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    plotted = False
     for name, arms in curves.items():
         pts = [(x, np.mean(list(v.values())), np.std(list(v.values()), ddof=1) if len(v) > 1 else 0.0) for x, v in zip(xs, arms) if v]
         if pts:
             x, mean, std = zip(*pts)
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=name)
+            plotted = True
     ax.set_xlabel(xlabel)
     ax.set_ylabel("search mAP (synthetic PRW), mean ± std")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if plotted:
+        ax.legend(fontsize=8)
+    else:  # a partial study: say so on the picture instead of an empty legend
+        ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -229,7 +236,8 @@ def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study
               "Paired by fine-tuning seed (pre-trained arms with several pre-training seeds: every "
               "(pre-training seed, fine-tuning seed) run against the baseline of its fine-tuning "
               "seed); 95% t interval of the mean difference; **agrees** / **disagrees** when the "
-              "interval lies wholly on the paper's / the other side of 0, else **not resolved**.", ""]
+              "interval lies wholly on the paper's / the other side of 0, else **not resolved** "
+              "(also with a single pair); **not run** while no pair has finished.", ""]
     lines += _verdict_rows(results, comparisons())
     lines.append("")
     # Tab. 1
