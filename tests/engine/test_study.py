@@ -125,6 +125,14 @@ def test_report_verdicts_tables_and_budget(tmp_path):
     row = next(l for l in text.splitlines() if l.startswith("| Tab. 1 | ShuffleNetV2"))
     assert f"+3.10 [{ci.low:+.2f}, {ci.high:+.2f}] (n=3)" in row and "**agrees**" in row
     assert f"| {np.mean(gen):.2f} ± {np.std(gen, ddof=1):.2f} |" in row and f"{100 * 3.1 / 31:+.1f}%" in row
+    # spread check: gen 30, 31, 32 -> std 1.00; the paper's +19.5% at 31.00 is 6.045 (6.0449... in
+    # binary, printed 6.04), a third 2.02 >= 1.00
+    spread = next(l for l in text.splitlines() if l.startswith("| Tab. 1 ShuffleNetV2"))
+    assert "| 31.00 (n=3) | 1.00 | 6.04 (19.5%) | 2.02 | yes |" in spread
+    # Tab. 4's effect (0.59 / 46.49 = 1.27%) at the whole model's 33.0, 34.1, 35.2 (std 1.10):
+    # 0.43, a third 0.14 < 1.10
+    t4s = next(l for l in text.splitlines() if l.startswith("| Tab. 4 (expand"))
+    assert "| 34.10 (n=3) | 1.10 | 0.43 (1.3%) | 0.14 | no |" in t4s
     # a comparison without runs says "not run", its verdict too (never "not resolved")
     r50 = next(l for l in text.splitlines() if l.startswith("| Tab. 1 | ResNet-50"))
     assert "| not run | not run | not run | - | **not run** |" in r50
