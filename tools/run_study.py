@@ -74,6 +74,19 @@ def main(argv=None):
         with open(manifest_path, encoding="utf-8") as f:
             manifest = json.load(f)
 
+    if manifest is not None:
+        knobs = ", ".join(f"{k} {v:g}" for k, v in sorted(manifest.get("knobs", {}).items()))
+        prw = manifest.get("splits", {}).get("prw_train", {})
+        header += (
+            f" World (`{os.path.relpath(manifest_path)}`): seed {manifest.get('seed')}, scale {manifest.get('scale')}, {knobs}; "
+            f"synthetic PRW train {prw.get('images')} frames of {prw.get('identities')} identities."
+        )
+    header += (
+        " Hybrid pre-training starts from "
+        + ("the ImageNet stand-in (the paper's implied setting; ours, `--hybrid-from random` for random init)."
+           if args.hybrid_from == "generic" else "random initialisation (`--hybrid-from random`).")
+    )
+
     def report(results):
         return study_report.write_report(results, args.out, runs, header, manifest)
 
