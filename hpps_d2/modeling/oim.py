@@ -102,13 +102,7 @@ class OIMLoss(nn.Module):
         Returns:
             scalar loss: mean cross-entropy over labeled rows (0 with a graph when there are none).
         """
-        labels = labels.to(torch.int64)
-        bad = (labels >= self.num_identities) | ((labels < 0) & (labels != self.unlabeled))
-        if bad.any():
-            raise ValueError(
-                f"OIM labels must be in [0, {self.num_identities}) or {self.unlabeled}; "
-                f"got {labels[bad][:5].tolist()}"
-            )
+        labels = self._checked(labels)
         if self.training:
             self._pending.append((features.detach(), labels.detach()))
         labeled = labels != self.unlabeled
@@ -122,6 +116,17 @@ class OIMLoss(nn.Module):
             logits = torch.cat([logits, x @ self.cq.to(x.dtype).t()], dim=1)
         return F.cross_entropy(self.scale * logits, labels[labeled])
 
+    def _checked(self, labels: torch.Tensor) -> torch.Tensor:
+        """``labels`` as int64; a ValueError when one is neither an identity nor ``unlabeled``."""
+        labels = labels.to(torch.int64)
+        bad = (labels >= self.num_identities) | ((labels < 0) & (labels != self.unlabeled))
+        if bad.any():
+            raise ValueError(
+                f"OIM labels must be in [0, {self.num_identities}) or {self.unlabeled}; "
+                f"got {labels[bad][:5].tolist()}"
+            )
+        return labels
+
     @torch.no_grad()
     def apply_pending_updates(self) -> int:
         """
@@ -134,10 +139,11 @@ class OIMLoss(nn.Module):
         if not self._pending and not _dist_ready():
             return 0
         if self._pending:
-            feats = torch.cat([f for f, _ in self._pending]).to(self.lut.dtype)
+            # at least float32 for the update arithmetic (a float16 / bfloat16 table stores it)
+            feats = torch.cat([f for f, _ in self._pending]).to(torch.promote_types(self.lut.dtype, torch.float32))
             labels = torch.cat([l for _, l in self._pending])
         else:
-            feats = self.lut.new_zeros((0, self.num_features))
+            feats = self.lut.new_zeros((0, self.num_features), dtype=torch.promote_types(self.lut.dtype, torch.float32))
             labels = torch.zeros(0, dtype=torch.int64, device=self.lut.device)
         self._pending = []
         dropped = 0
@@ -181,8 +187,8 @@ class OIMLoss(nn.Module):
             occurrence[order] = torch.arange(len(ys), device=ys.device) - group_start
             for k in range(int(occurrence.max()) + 1):
                 sel = occurrence == k
-                rows = self.momentum * self.lut[y[sel]] + (1.0 - self.momentum) * x[sel]
-                self.lut[y[sel]] = rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                rows = self.momentum * self.lut[y[sel]].to(x.dtype) + (1.0 - self.momentum) * x[sel]
+                self.lut[y[sel]] = (rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)).to(self.lut.dtype)
         q = self.cq.shape[0]
         unl = feats[~labeled]
         if q == 0 or unl.shape[0] == 0:
@@ -191,5 +197,5 @@ class OIMLoss(nn.Module):
         # Only the last q entries survive this update; they land where a FIFO would put them.
         first = head + max(0, n - q)
         idx = (first + torch.arange(min(n, q), device=unl.device)) % q
-        self.cq[idx] = unl[-q:]
+        self.cq[idx] = unl[-q:].to(self.cq.dtype)
         self.cq_head.fill_((head + n) % q)

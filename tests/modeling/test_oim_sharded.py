@@ -1,0 +1,169 @@
+"""
+Sharded OIM (issue 13) against the OIM cross-entropy written out by hand over the whole table and
+queue, on W = 1, 2 and 3 gloo processes with the same global batch: loss, feature gradients and
+the table after the update.
+"""
+import os
+import socket
+import tempfile
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from hpps_d2.modeling.oim import OIMLoss
+from hpps_d2.modeling.oim_sharded import ShardedOIMLoss, shard_range
+
+D, L, Q, SCALE = 6, 10, 4, 30.0
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unit(t):
+    return t / t.norm(dim=1, keepdim=True)
+
+
+def _tables():
+    g = torch.Generator().manual_seed(5)
+    return _unit(torch.randn(L, D, generator=g)), _unit(torch.randn(Q, D, generator=g))
+
+
+#: The global batch: identity 3 twice (on two ranks for W = 2, 3: the update compounds in rank
+#: order), three unlabeled rows (the queue), identity 9 in the last shard.
+def _global_batch():
+    g = torch.Generator().manual_seed(11)
+    x = _unit(torch.randn(9, D, generator=g))
+    y = torch.tensor([3, 0, -1, 9, 3, 5, -1, -1, 7])
+    return x, y
+
+
+#: rows [a, b) of the global batch per rank; W = 3: rank 2 has an empty batch and must still take
+#: part in the collectives (its shard's columns serve the other ranks' rows).
+SPLITS = {1: [(0, 9)], 2: [(0, 4), (4, 9)], 3: [(0, 4), (4, 8), (8, 8)]}
+
+
+def _rank_batch(world, rank):
+    x, y = _global_batch()
+    a, b = SPLITS[world][rank]
+    return x[a:b].clone(), y[a:b].clone()
+
+
+def _expected(world):
+    """Per rank: the hand-written loss and gradient over the full table; the table after the update
+    (the rule applied row by row in rank order, the queue FIFO)."""
+    lut, cq = _tables()
+    out = []
+    for r in range(world):
+        x, y = _rank_batch(world, r)
+        x = x.clone().requires_grad_(True)
+        lab = y != -1
+        if lab.any():
+            logits = SCALE * x[lab] @ torch.cat([lut, cq]).t()
+            loss = F.cross_entropy(logits, y[lab])
+            loss.backward()
+            grad = x.grad.clone()
+        else:
+            loss, grad = torch.zeros(()), torch.zeros_like(x)
+        out.append((loss.detach(), grad))
+    new_lut, new_cq, head = lut.clone(), cq.clone(), 0
+    for r in range(world):
+        x, y = _rank_batch(world, r)
+        for xi, yi in zip(x, y):
+            if yi >= 0:
+                row = 0.5 * new_lut[yi] + 0.5 * xi
+                new_lut[yi] = row / row.norm()
+            else:
+                new_cq[head] = xi
+                head = (head + 1) % Q
+    return out, new_lut, new_cq
+
+
+def _run(rank, world, port, out_dir, chunk_rows):
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        lut, cq = _tables()
+        oim = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE, chunk_rows=chunk_rows)
+        start, count = shard_range(L, world, rank)
+        assert oim.lut.shape == (count, D) and oim.row_start == start
+        oim.lut.copy_(lut[start : start + count])
+        oim.cq.copy_(cq)
+        oim.train()
+        x, y = _rank_batch(world, rank)
+        x.requires_grad_(True)
+        loss = oim(x, y)
+        loss.backward()
+        oim.apply_pending_updates()
+        torch.save({"loss": loss.detach(), "grad": x.grad, "lut": oim.lut, "cq": oim.cq, "start": start},
+                   os.path.join(out_dir, f"{rank}.pt"))
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _check(world, results):
+    expected, new_lut, new_cq = _expected(world)
+    for r in range(world):
+        res = results[r]
+        torch.testing.assert_close(res["loss"], expected[r][0], rtol=1e-6, atol=1e-6)  # float32: ~17 +- 4e-6
+        torch.testing.assert_close(res["grad"], expected[r][1], rtol=1e-5, atol=1e-6)
+        n = res["lut"].shape[0]
+        torch.testing.assert_close(res["lut"], new_lut[res["start"] : res["start"] + n], rtol=0, atol=1e-6)
+        torch.testing.assert_close(res["cq"], new_cq, rtol=0, atol=0)
+    assert sum(results[r]["lut"].shape[0] for r in range(world)) == L
+
+
+def test_shard_ranges_cover_the_table_once():
+    # Partial FC's split: the first L % W ranks hold one row more
+    assert [shard_range(10, 3, r) for r in range(3)] == [(0, 4), (4, 3), (7, 3)]
+    assert [shard_range(2, 3, r) for r in range(3)] == [(0, 1), (1, 1), (2, 0)]
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 65536])
+def test_one_process_equals_the_hand_written_loss(tmp_path, chunk_rows):
+    _run(0, 1, None, str(tmp_path), chunk_rows)
+    _check(1, {0: torch.load(tmp_path / "0.pt", weights_only=True)})
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_sharded_processes_equal_the_hand_written_loss(world):
+    """Blocks of 2 rows, so every shard's log-sum-exp runs over several blocks."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        mp.spawn(_run, args=(world, _free_port(), out_dir, 2), nprocs=world, join=True)
+        results = {r: torch.load(os.path.join(out_dir, f"{r}.pt"), weights_only=True) for r in range(world)}
+    _check(world, results)
+
+
+def test_one_process_matches_the_replicated_module():
+    lut, cq = _tables()
+    x, y = _global_batch()
+    losses, grads = [], []
+    for cls, kw in ((OIMLoss, {}), (ShardedOIMLoss, {"chunk_rows": 4})):
+        m = cls(D, L, queue_size=Q, scale=SCALE, **kw)
+        m.lut.copy_(lut), m.cq.copy_(cq)
+        xi = x.clone().requires_grad_(True)
+        loss = m(xi, y)
+        loss.backward()
+        losses.append(loss.detach()), grads.append(xi.grad)
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-7)
+
+
+def test_low_precision_table_stores_rows_in_its_dtype():
+    m = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE, table_dtype=torch.bfloat16)
+    lut, cq = _tables()
+    m.lut.copy_(lut), m.cq.copy_(cq)
+    x, y = _global_batch()
+    xi = x.clone().requires_grad_(True)
+    m(xi, y).backward()
+    m.apply_pending_updates()
+    assert m.lut.dtype == torch.bfloat16 and m.lut.shape == (L, D)
+    _, new_lut, _ = _expected(1)
+    # bfloat16 keeps ~3 significant digits
+    torch.testing.assert_close(m.lut.float(), new_lut, rtol=0, atol=1e-2)
