@@ -1,10 +1,14 @@
 """
 :class:`SafeCheckpointer`: detectron2's checkpointer reading files with
 :func:`~hpps_d2.checkpoint.io.load_weights_file` (no file runs code) and refusing a checkpoint
-that fits too little of the model (:func:`~hpps_d2.checkpoint.init.check_coverage`).
+that fits too little of the model (:func:`~hpps_d2.checkpoint.init.check_coverage`). Sharded
+OIM tables (:mod:`hpps_d2.modeling.oim_sharded`) are saved whole (gathered on the main process by
+the trainer's ``GatherShardedTables`` hook before each checkpoint) and re-sharded at load, so a
+run saved on W processes resumes on any number.
 """
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..modeling.oim_sharded import shard_checkpoint_tables
 from .init import check_coverage
 from .io import is_missing_file, read_checkpoint
 
@@ -39,6 +43,8 @@ class SafeCheckpointer(DetectionCheckpointer):
             self._loading = None
 
     def _load_model(self, checkpoint):
+        # a whole sharded table becomes this process's rows before shapes are compared
+        shard_checkpoint_tables(self.model, checkpoint.get("model", {}))
         incompatible = super()._load_model(checkpoint)
         if self._loading is not None and incompatible is not None:
             check_coverage(self.model, incompatible, self._loading, "whole")

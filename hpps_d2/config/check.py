@@ -116,6 +116,17 @@ def _ratio_problems(cfg) -> List[str]:
     return []
 
 
+def _oim_problems(cfg) -> List[str]:
+    from ..modeling.oim_sharded import TABLE_DTYPES
+
+    o, out = cfg.MODEL.OIM, []
+    if o.TABLE_DTYPE not in TABLE_DTYPES:
+        out.append(f"MODEL.OIM.TABLE_DTYPE must be one of {sorted(TABLE_DTYPES)}, got {o.TABLE_DTYPE!r}")
+    if not isinstance(o.CHUNK_ROWS, int) or o.CHUNK_ROWS < 1:
+        out.append(f"MODEL.OIM.CHUNK_ROWS must be a positive integer (table rows per block), got {o.CHUNK_ROWS!r}")
+    return out
+
+
 def _device_problems(cfg) -> List[str]:
     if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
         return [
@@ -132,7 +143,8 @@ def check_train_config(cfg, pretraining: bool = False) -> None:
         pretraining: the sources of DATASETS.TRAIN must carry the metadata of hybrid pre-training.
 
     Raises:
-        ConfigError: listing every problem found (device, datasets, test splits, source ratios).
+        ConfigError: listing every problem found (device, datasets, test splits, source ratios,
+            OIM table settings).
     """
     problems = _device_problems(cfg)
     if not cfg.DATASETS.TRAIN:
@@ -140,6 +152,6 @@ def check_train_config(cfg, pretraining: bool = False) -> None:
     problems += _dataset_problems(cfg.DATASETS.TRAIN, "TRAIN", pretraining)
     problems += _dataset_problems(cfg.DATASETS.TEST, "TEST", False)
     problems += _test_split_problems(cfg.DATASETS.TEST)
-    problems += _ratio_problems(cfg)
+    problems += _ratio_problems(cfg) + _oim_problems(cfg)
     if problems:
         raise ConfigError("the config cannot train:\n  " + "\n  ".join(problems))

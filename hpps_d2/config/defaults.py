@@ -50,6 +50,20 @@ def add_hpps_config(cfg: CN) -> CN:
     _C.MODEL.OIM.SCALE = 30.0
     # Weight of L_oim in L_reid (NAE: 1.0).
     _C.MODEL.OIM.LOSS_WEIGHT = 1.0
+    # Split the lookup table by rows across the processes of the job (hpps_d2/modeling/oim_sharded.py,
+    # after Partial FC, insightface arcface_torch/partial_fc_v2.py): each holds ~L / W rows, the
+    # softmax normaliser is all-reduced, losses and gradients equal the replicated table's.
+    # False (ours): one process or a table that fits replicated, the references' behaviour
+    # (NAE4PS, SeqNet); turn it on when L x D x 4 bytes per process is too much (about 600k rows
+    # at the paper's scale: 586 MiB per process; full LUPerson 4M+ rows). Checkpoints always hold
+    # the whole table, so a run saved on W processes resumes on any W'.
+    _C.MODEL.OIM.SHARDED = False
+    # Table rows per block of the sharded loss's log-sum-exp (activation memory ~ N x CHUNK_ROWS;
+    # ours: 65,536 rows x 512 RoIs of float32 = 128 MiB).
+    _C.MODEL.OIM.CHUNK_ROWS = 65536
+    # dtype of the sharded table's stored rows: "float32" (default), "float16" or "bfloat16" (half
+    # the memory; logits and updates are computed in float32). Ours.
+    _C.MODEL.OIM.TABLE_DTYPE = "float32"
 
     _C.MODEL.SHUFFLENET = CN()
     # Width multiplier of torchvision's ShuffleNetV2: 0.5, 1.0, 1.5 or 2.0.

@@ -45,6 +45,8 @@ from ..evaluation import (
 )
 from ..data.hybrid_mapper import HybridDatasetMapper
 from ..data.unify import load_unified
+from ..modeling.oim_sharded import sharded_tables
+from .hooks import GatherShardedTables
 from ..solver import build_gradient_clipper, build_optimizer
 from .writers import LossGroupPrinter
 
@@ -192,6 +194,11 @@ class PersonSearchTrainer(DefaultTrainer):
         optimizer = self.build_optimizer(cfg, model)
         self.train_loader = self.build_train_loader(cfg)
         if comm.get_world_size() > 1:
+            # A sharded OIM table differs between processes (its rows, even its row count): DDP
+            # must not broadcast rank 0's at construction.
+            shards = [f"{prefix}lut" for prefix in sharded_tables(model)]
+            if shards:
+                DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, shards)
             model = DistributedDataParallel(
                 model,
                 device_ids=[comm.get_local_rank()] if model.device.type == "cuda" else None,
@@ -213,6 +220,14 @@ class PersonSearchTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def build_hooks(self):
+        """detectron2's hooks, with :class:`~hpps_d2.engine.hooks.GatherShardedTables` (every
+        process, before the main process's checkpointer) when the model has a sharded OIM."""
+        hooks = super().build_hooks()
+        if sharded_tables(unwrap(self.model)):
+            hooks.insert(2, GatherShardedTables(self.cfg.SOLVER.CHECKPOINT_PERIOD))
+        return hooks
 
     def check_config(self, cfg) -> None:
         """The config mistakes seen before anything is read (:func:`check_train_config`)."""

@@ -32,10 +32,10 @@ class _AllGather(torch.autograd.Function):
         return g[comm.get_rank()]
 
 
-def _sizes(n: int, device) -> List[int]:
+def _sizes(n: int, device, group=None) -> List[int]:
     local = torch.tensor([n], dtype=torch.int64, device=device)
-    sizes = [torch.zeros_like(local) for _ in range(comm.get_world_size())]
-    dist.all_gather(sizes, local)
+    sizes = [torch.zeros_like(local) for _ in range(comm.get_world_size() if group is None else dist.get_world_size(group))]
+    dist.all_gather(sizes, local, group=group)
     return [int(s.item()) for s in sizes]
 
 
@@ -47,21 +47,22 @@ def _padded(x: torch.Tensor, sizes: List[int]) -> torch.Tensor:
     return torch.cat([x, x.new_zeros((n - x.shape[0],) + tuple(x.shape[1:]))])
 
 
-def all_gather_variable(t: torch.Tensor) -> List[torch.Tensor]:
+def all_gather_variable(t: torch.Tensor, group=None) -> List[torch.Tensor]:
     """
     All-gather (no gradient) a tensor whose first dimension may differ between ranks.
 
     Args:
         t: (N_r, ...) on this rank.
+        group: process group (None: the default one).
     Returns:
         list of world_size tensors, in rank order (``[t]`` without a process group).
     """
     if comm.get_world_size() == 1:
         return [t]
-    sizes = _sizes(t.shape[0], t.device)
+    sizes = _sizes(t.shape[0], t.device, group)
     padded = _padded(t, sizes)
     out = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(out, padded)
+    dist.all_gather(out, padded, group=group)
     return [o[:n] for o, n in zip(out, sizes)]
 
 

@@ -29,7 +29,8 @@ Every process must call the forward at every step (it makes collective calls, li
 backward it sits in). Without a process group (W = 1) it computes the same loss as
 :class:`OIMLoss`, blockwise.
 """
-from typing import List, Optional, Tuple
+import contextlib
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -37,7 +38,13 @@ import torch.distributed as dist
 from .gather import all_gather_variable
 from .oim import OIMLoss, _dist_ready
 
-__all__ = ["ShardedOIMLoss", "shard_range"]
+#: MODEL.OIM.TABLE_DTYPE values
+TABLE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+__all__ = [
+    "TABLE_DTYPES", "ShardedOIMLoss", "shard_range", "sharded_tables", "gathered_tables", "stage_tables",
+    "unstage_tables", "shard_checkpoint_tables",
+]
 
 
 def shard_range(num_identities: int, world_size: int, rank: int) -> Tuple[int, int]:
@@ -82,22 +89,23 @@ class _ShardedCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, lut, cq, start, scale, chunk_rows, include_queue):
+    def forward(ctx, x, y, lut, cq, start, scale, chunk_rows, include_queue, group):
         world, rank = _world()
-        sizes = [t.shape[0] for t in all_gather_variable(y)] if world > 1 else [y.shape[0]]
-        xs = torch.cat(all_gather_variable(x.detach())) if world > 1 else x.detach()
-        ys = torch.cat(all_gather_variable(y)) if world > 1 else y
+        ys_parts = all_gather_variable(y, group) if world > 1 else [y]
+        sizes = [t.shape[0] for t in ys_parts]
+        xs = torch.cat(all_gather_variable(x.detach(), group)) if world > 1 else x.detach()
+        ys = torch.cat(ys_parts)
         blocks = _blocks(lut, chunk_rows) + (_blocks(cq, chunk_rows) if include_queue else [])
         lse_local = _log_sum_exp(xs, blocks, scale)
         if world > 1:
-            lse = torch.logsumexp(torch.stack(all_gather_variable(lse_local)), dim=0)
+            lse = torch.logsumexp(torch.stack(all_gather_variable(lse_local, group)), dim=0)
         else:
             lse = lse_local
         own = (ys >= start) & (ys < start + lut.shape[0])
         target = xs.new_zeros(xs.shape[0])
         target[own] = scale * (xs[own] * lut[ys[own] - start].to(xs.dtype)).sum(dim=1)
         if world > 1:
-            dist.all_reduce(target)
+            dist.all_reduce(target, group=group)
         per_row = lse - target
         offsets = [0]
         for n in sizes:
@@ -105,15 +113,15 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         mine = per_row[offsets[rank] : offsets[rank + 1]]
         loss = mine.mean() if mine.numel() else per_row.new_zeros(())
         ctx.save_for_backward(xs, ys, lse, lut, cq)
-        ctx.settings = (start, scale, chunk_rows, include_queue, sizes, offsets, world, rank)
+        ctx.settings = (start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
         xs, ys, lse, lut, cq = ctx.saved_tensors
-        start, scale, chunk_rows, include_queue, sizes, offsets, world, rank = ctx.settings
+        start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group = ctx.settings
         # d(loss_r) / d(per-row loss) = grad_r / n_r for the rows of rank r
-        grads = torch.stack(all_gather_variable(grad_loss.reshape(1))).reshape(-1) if world > 1 else grad_loss.reshape(1)
+        grads = torch.stack(all_gather_variable(grad_loss.reshape(1), group)).reshape(-1) if world > 1 else grad_loss.reshape(1)
         coef = xs.new_zeros(xs.shape[0])
         for r, n in enumerate(sizes):
             if n:
@@ -126,8 +134,8 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         own = (ys >= start) & (ys < start + lut.shape[0])
         g[own] -= scale * coef[own, None] * lut[ys[own] - start].to(xs.dtype)
         if world > 1:
-            dist.all_reduce(g)  # every shard's columns
-        return g[offsets[rank] : offsets[rank + 1]], None, None, None, None, None, None, None
+            dist.all_reduce(g, group=group)  # every shard's columns
+        return g[offsets[rank] : offsets[rank + 1]], None, None, None, None, None, None, None, None
 
 
 class ShardedOIMLoss(OIMLoss):
@@ -162,6 +170,12 @@ class ShardedOIMLoss(OIMLoss):
         self.row_start, count = shard_range(num_identities, self.world_size, self.rank)
         self.chunk_rows = chunk_rows
         self.lut = torch.zeros(count, num_features, dtype=table_dtype)
+        # The loss's collectives run in a process group of their own: in the backward they would
+        # otherwise interleave with DDP's gradient all-reduces on the default group, whose order
+        # differs between ranks whenever their graphs differ (a hybrid batch mixes sources per
+        # rank), and gloo / NCCL pair collectives by issue order: a hang or mixed-up tensors.
+        # Every process builds the model, so every process makes this (collective) call.
+        self._group = dist.new_group() if self.world_size > 1 else None
 
     @property
     def num_identities(self) -> int:
@@ -182,7 +196,7 @@ class ShardedOIMLoss(OIMLoss):
         labeled = labels != self.unlabeled
         loss = _ShardedCrossEntropy.apply(
             features[labeled], labels[labeled], self.lut, self.cq, self.row_start, float(self.scale),
-            self.chunk_rows, self.rank == 0,
+            self.chunk_rows, self.rank == 0, self._group,
         )
         return loss + features.sum() * 0.0  # a graph even when this rank has no labeled row
 
@@ -192,3 +206,97 @@ class ShardedOIMLoss(OIMLoss):
         keep = own | (labels == self.unlabeled)
         local = torch.where(own, labels - self.row_start, labels)
         super()._update(feats[keep], local[keep])
+
+    # ---------------------------------------------------------------------------------------- #
+    # checkpoints hold the whole table, whatever W was: gathered at save, re-sharded at load
+    # ---------------------------------------------------------------------------------------- #
+    _staged = None  # the whole table while a checkpoint is written (gathered_tables)
+
+    def gather_table(self, dst: int = 0) -> Optional[torch.Tensor]:
+        """
+        The whole (L, D) table, rows of every process in order, on process ``dst`` (None on the
+        others; a collective call when W > 1). Only ``dst`` holds the whole table, for as long
+        as it is written.
+        """
+        if self.world_size == 1:
+            return self.lut
+        rows = max(shard_range(self.total_identities, self.world_size, r)[1] for r in range(self.world_size))
+        local = torch.zeros(rows, self.num_features, dtype=self.lut.dtype, device=self.lut.device)
+        local[: self.lut.shape[0]] = self.lut
+        parts = [torch.empty_like(local) for _ in range(self.world_size)] if self.rank == dst else None
+        dist.gather(local, parts, dst=dst, group=self._group)
+        if self.rank != dst:
+            return None
+        counts = [shard_range(self.total_identities, self.world_size, r)[1] for r in range(self.world_size)]
+        return torch.cat([p[:n] for p, n in zip(parts, counts)])
+
+    def local_rows(self, table: torch.Tensor) -> torch.Tensor:
+        """This process's rows of a whole (L, D) table (e.g. read from a checkpoint)."""
+        if tuple(table.shape) != (self.total_identities, self.num_features):
+            raise ValueError(
+                f"a whole OIM table has shape ({self.total_identities}, {self.num_features}), got {tuple(table.shape)}"
+            )
+        return table[self.row_start : self.row_start + self.lut.shape[0]]
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self._staged is not None:
+            destination[prefix + "lut"] = self._staged
+        elif self.world_size > 1:
+            raise RuntimeError(
+                "the state dict of a sharded OIM table is written inside gathered_tables(model), "
+                "which every process enters (the whole table is gathered on process 0); in training "
+                "the hook hpps_d2.engine.hooks.GatherShardedTables does it before each checkpoint"
+            )
+
+    def reshard_in(self, state_dict: Dict[str, torch.Tensor], prefix: str) -> None:
+        """``state_dict[prefix + "lut"]``, when it is a whole table, replaced by this process's rows;
+        one of another row count (other identities) is left as it is."""
+        t = state_dict.get(prefix + "lut")
+        if t is not None and self.world_size > 1 and tuple(t.shape) == (self.total_identities, self.num_features):
+            state_dict[prefix + "lut"] = self.local_rows(t)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.reshard_in(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def sharded_tables(model: torch.nn.Module) -> Dict[str, ShardedOIMLoss]:
+    """Name prefix (``"roi_heads.oim."``) -> every :class:`ShardedOIMLoss` of ``model``."""
+    return {f"{name}." if name else "": m for name, m in model.named_modules() if isinstance(m, ShardedOIMLoss)}
+
+
+def stage_tables(model: torch.nn.Module) -> None:
+    """Gather the whole table of every sharded OIM of ``model`` on process 0, where its
+    ``state_dict`` then holds it (until :func:`unstage_tables`). Every process calls it."""
+    for m in sharded_tables(model).values():
+        m._staged = m.gather_table(0)
+
+
+def unstage_tables(model: torch.nn.Module) -> None:
+    for m in sharded_tables(model).values():
+        m._staged = None
+
+
+@contextlib.contextmanager
+def gathered_tables(model: torch.nn.Module) -> Iterator[None]:
+    """
+    Within it, ``model.state_dict()`` on process 0 holds the whole table of every sharded OIM.
+    Every process must enter it (it gathers); only process 0 may call ``state_dict``.
+    """
+    stage_tables(model)
+    try:
+        yield
+    finally:
+        unstage_tables(model)
+
+
+def shard_checkpoint_tables(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor]) -> None:
+    """
+    Replace, in place, each whole sharded table of ``state_dict`` (a checkpoint's "model") by this
+    process's rows, so that shapes match before a loader compares them (fvcore drops a tensor
+    whose shape differs). A table with another row count (e.g. pre-training weights loaded for
+    fine-tuning, whose identities differ) is left as it is.
+    """
+    for prefix, m in sharded_tables(model).items():
+        m.reshard_in(state_dict, prefix)

@@ -104,3 +104,14 @@ def test_eval_only_checks_the_test_splits_before_building_anything(no_data_loadi
     ])
     with pytest.raises(ValueError, match=r"'t_plain_query' has evaluator_type None"):
         train_net.main(args)
+
+
+def test_sharded_oim_settings_are_checked_before_training(no_data_loading):
+    cfg = _cfg()
+    cfg.MODEL.OIM.TABLE_DTYPE = "float8"
+    cfg.MODEL.OIM.CHUNK_ROWS = 0
+    with pytest.raises(ValueError) as e:
+        PersonSearchTrainer(cfg)
+    msg = str(e.value)
+    assert "MODEL.OIM.TABLE_DTYPE must be one of ['bfloat16', 'float16', 'float32'], got 'float8'" in msg
+    assert "MODEL.OIM.CHUNK_ROWS must be a positive integer" in msg

@@ -167,3 +167,63 @@ def test_low_precision_table_stores_rows_in_its_dtype():
     _, new_lut, _ = _expected(1)
     # bfloat16 keeps ~3 significant digits
     torch.testing.assert_close(m.lut.float(), new_lut, rtol=0, atol=1e-2)
+
+
+# -- checkpoints: the whole table, whatever W was ------------------------------------------------ #
+def _save_on(rank, world, port, path):
+    """One step on ``world`` processes, then a checkpoint as SafeCheckpointer writes it."""
+    from hpps_d2.modeling.oim_sharded import gathered_tables
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        lut, cq = _tables()
+        oim = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE)
+        start, count = shard_range(L, world, rank)
+        oim.lut.copy_(lut[start : start + count]), oim.cq.copy_(cq)
+        x, y = _rank_batch(world, rank)
+        oim(x.requires_grad_(True), y).backward()
+        oim.apply_pending_updates()
+        with pytest.raises(RuntimeError, match="gathered_tables"):
+            oim.state_dict()  # a shard alone is never written as if it were the table
+        with gathered_tables(oim):
+            if rank == 0:
+                torch.save(oim.state_dict(), path)
+    finally:
+        dist.destroy_process_group()
+
+
+def _load_on(rank, world, port, path, out_dir):
+    from hpps_d2.modeling.oim_sharded import shard_checkpoint_tables
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        oim = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE)
+        sd = torch.load(path, weights_only=True)
+        shard_checkpoint_tables(oim, sd)  # what SafeCheckpointer does before fvcore compares shapes
+        assert sd["lut"].shape == oim.lut.shape
+        oim.load_state_dict(sd)
+        torch.save({"lut": oim.lut, "start": oim.row_start, "cq": oim.cq}, os.path.join(out_dir, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_checkpoint_saved_on_two_processes_loads_on_one_and_three(tmp_path):
+    path = str(tmp_path / "oim.pth")
+    mp.spawn(_save_on, args=(2, _free_port(), path), nprocs=2, join=True)
+    _, new_lut, new_cq = _expected(2)
+    saved = torch.load(path, weights_only=True)
+    assert saved["lut"].shape == (L, D)
+    torch.testing.assert_close(saved["lut"], new_lut, rtol=0, atol=1e-6)
+    # one process, no process group: the whole table as it is
+    one = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE)
+    one.load_state_dict(saved)
+    torch.testing.assert_close(one.lut, saved["lut"], rtol=0, atol=0)
+    for world in (2, 3):
+        out = tmp_path / f"w{world}"
+        out.mkdir()
+        mp.spawn(_load_on, args=(world, _free_port(), path, str(out)), nprocs=world, join=True)
+        rows = [torch.load(out / f"{r}.pt", weights_only=True) for r in range(world)]
+        torch.testing.assert_close(torch.cat([r["lut"] for r in rows]), saved["lut"], rtol=0, atol=0)
+        assert [r["start"] for r in rows] == [shard_range(L, world, r)[0] for r in range(world)]
+        for r in rows:
+            torch.testing.assert_close(r["cq"], new_cq, rtol=0, atol=0)

@@ -32,6 +32,7 @@ from fvcore.nn import smooth_l1_loss
 from torch import nn
 
 from ..oim import OIMLoss
+from ..oim_sharded import TABLE_DTYPES, ShardedOIMLoss
 from ..proposal_generator.ignore_rpn import split_ignore
 from .box_regressor import BoxRegressor
 from .box_trunk import build_box_trunk
@@ -43,6 +44,17 @@ __all__ = ["NormAwareROIHeads"]
 BACKGROUND_PID = -2
 #: pooling of the RoI maps into vectors (cfg.MODEL.NAE.POOL)
 _POOLS = {"max": F.adaptive_max_pool2d, "avg": F.adaptive_avg_pool2d}
+
+
+def build_oim(cfg, num_ids: int) -> OIMLoss:
+    """The OIM loss of ``cfg.MODEL.OIM``: replicated, or sharded across processes (``SHARDED``)."""
+    o = cfg.MODEL.OIM
+    kw = dict(queue_size=o.QUEUE_SIZE, momentum=o.MOMENTUM, scale=o.SCALE)
+    if not o.SHARDED:
+        return OIMLoss(cfg.MODEL.NAE.EMBEDDING_DIM, num_ids, **kw)
+    return ShardedOIMLoss(
+        cfg.MODEL.NAE.EMBEDDING_DIM, num_ids, chunk_rows=o.CHUNK_ROWS, table_dtype=TABLE_DTYPES[o.TABLE_DTYPE], **kw
+    )
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -119,15 +131,7 @@ class NormAwareROIHeads(ROIHeads):
             box_predictor=BoxRegressor(trunk.out_channels),
             box2box_transform=Box2BoxTransform(weights=bh.BBOX_REG_WEIGHTS),
             # Without a counted identity number (inference, export) there is no lookup table.
-            oim=OIMLoss(
-                cfg.MODEL.NAE.EMBEDDING_DIM,
-                num_ids,
-                queue_size=cfg.MODEL.OIM.QUEUE_SIZE,
-                momentum=cfg.MODEL.OIM.MOMENTUM,
-                scale=cfg.MODEL.OIM.SCALE,
-            )
-            if num_ids > 0
-            else None,
+            oim=build_oim(cfg, num_ids) if num_ids > 0 else None,
             smooth_l1_beta=bh.SMOOTH_L1_BETA,
             box_reg_weight=bh.BBOX_REG_LOSS_WEIGHT,
             cls_weight=cfg.MODEL.NAE.CLS_LOSS_WEIGHT,
