@@ -37,6 +37,7 @@ split: the world and the schedules were calibrated on ``synth_prw_val_*`` (docs/
 """
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .runs import REPO, export_generic, export_whole, run_stage
 
-__all__ = ["Run", "PARTS", "plan", "execute", "load_results", "estimate_minutes"]
+__all__ = ["Run", "PARTS", "plan", "execute", "load_results", "estimate_minutes", "fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,35 @@ def load_results(path: str) -> Dict[str, dict]:
     return data["runs"]
 
 
+def _config_texts(config: str) -> List[str]:
+    """The text of ``config`` (relative to the repository) and of its ``_BASE_`` chain."""
+    import yaml
+
+    path = os.path.join(REPO, config)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    base = (yaml.safe_load(text) or {}).get("_BASE_")
+    if not base:
+        return [text]
+    return [text] + _config_texts(os.path.relpath(os.path.join(os.path.dirname(path), base), REPO))
+
+
+def fingerprint(run: Run, by_key: Dict[str, Run]) -> str:
+    """
+    What a run computes: a hash of its yaml files (with their ``_BASE_`` chain) and opts and,
+    recursively, of its source's. A finished run whose recorded fingerprint differs (a config
+    changed since) is run again, and so is everything started from it. Code defaults
+    (``add_hpps_config``) are not part of it, so a new config key at a default that keeps the old
+    behaviour leaves finished runs valid; a change of what the code computes bumps
+    :data:`RESULTS_VERSION` instead.
+    """
+    h = hashlib.sha256("\0".join(_config_texts(run.config)).encode())
+    h.update(json.dumps([run.kind, run.init, list(run.opts)]).encode())
+    if run.source:
+        h.update(fingerprint(by_key[run.source], by_key).encode())
+    return h.hexdigest()[:16]
+
+
 def _save(path: str, runs: Dict[str, dict]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -305,8 +335,30 @@ def _weights(run: Run, source: Run, work_dir: str) -> str:
 _EXPORT_LOCK = threading.Lock()
 
 
+def _claim_folder(folder: str, print_: str) -> None:
+    """
+    Make ``folder`` the run's: a folder left by another config (its ``fingerprint.txt`` differs
+    or is missing) is moved aside to ``<folder>.stale-<its fingerprint>-<n>``, never resumed from
+    or reused; then the run's fingerprint is written.
+    """
+    stamp = os.path.join(folder, "fingerprint.txt")
+    if os.path.isdir(folder):
+        old = open(stamp, encoding="utf-8").read().strip() if os.path.exists(stamp) else "unknown"
+        if old == print_:
+            return
+        n = 0
+        while os.path.exists(f"{folder}.stale-{old}-{n}"):
+            n += 1
+        logger.warning(f"{folder}: left by another config (fingerprint {old}); moved to {folder}.stale-{old}-{n}")
+        os.replace(folder, f"{folder}.stale-{old}-{n}")
+    os.makedirs(folder)
+    with open(stamp, "w", encoding="utf-8") as f:
+        f.write(print_ + "\n")
+
+
 def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int) -> dict:
     folder = os.path.join(work_dir, r.key)
+    _claim_folder(folder, fingerprint(r, by_key))
     opts = list(r.opts)
     if r.source:
         with _EXPORT_LOCK:
@@ -344,13 +396,20 @@ def execute(
     path = os.path.join(out_dir, "results.json")
     results = load_results(path)
     by_key = {r.key: r for r in runs}
+    prints = {r.key: fingerprint(r, by_key) for r in runs}
+    for r in runs:
+        entry = results.get(r.key)
+        if entry is not None and entry.get("fingerprint") != prints[r.key]:
+            # a config (or a source's) changed since it ran: its numbers and folder are stale
+            logger.warning(f"{r.key}: finished with another config (fingerprint {entry.get('fingerprint')} != {prints[r.key]}); running it again")
+            del results[r.key]
     todo = [r for r in runs if r.key not in results]
     lock = threading.Lock()
     total = len(runs)
 
     def finished(r: Run, entry: dict) -> None:
         with lock:
-            results[r.key] = entry
+            results[r.key] = dict(entry, fingerprint=prints[r.key])
             _save(path, results)
             if on_result is not None:
                 on_result(results)

@@ -1,4 +1,5 @@
 """The study's plan, execution bookkeeping and report (no training: results are made up here)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -179,6 +180,22 @@ def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
     calls.clear()
     study.execute(runs, str(tmp_path), str(tmp_path / "work"))  # everything is reused
     assert calls == []
+    # A changed pre-training config makes the pre-training and every run started from it stale:
+    # they run again, in fresh folders (the old ones moved aside), the others are reused.
+    changed = [dataclasses.replace(r, opts=r.opts + ("SOLVER.BASE_LR", "0.002")) if r.kind == "pretrain" else r for r in runs]
+    study.execute(changed, str(tmp_path), str(tmp_path / "work"))
+    assert sorted(k for k, _ in calls) == sorted(["pre_shufflenet_d5_p0", "ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"])
+    assert any(p.name.startswith("pre_shufflenet_d5_p0.stale-") for p in (tmp_path / "work").iterdir())
+    # a folder with no fingerprint (another code version) is never resumed from
+    calls.clear()
+    stamp = tmp_path / "work" / "ft_shufflenet_gen_f100_s0" / "fingerprint.txt"
+    stamp.unlink()
+    results = json.loads((tmp_path / "results.json").read_text())
+    del results["runs"]["ft_shufflenet_gen_f100_s0"]
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    study.execute(changed, str(tmp_path), str(tmp_path / "work"))
+    assert [k for k, _ in calls] == ["ft_shufflenet_gen_f100_s0"]
+    assert (tmp_path / "work" / "ft_shufflenet_gen_f100_s0.stale-unknown-0").is_dir()
 
 
 def test_pretraining_passes_by_hand():
