@@ -47,3 +47,30 @@ def test_two_machines_of_one_process_equal_one_machine_of_two(datasets_root, tmp
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert a["roi_heads.oim.lut"].abs().sum() > 0
+
+
+def test_torchrun_joins_its_processes_and_matches_num_gpus(datasets_root, tmp_path):
+    """torchrun starts the processes; train_net joins them (env://) instead of spawning its own."""
+    env = dict(os.environ, HPPS_DATASETS=datasets_root, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    spawned = str(tmp_path / "spawned")
+    res = subprocess.run([sys.executable, "tools/train_net.py", "--num-gpus", "2", *COMMON, "OUTPUT_DIR", spawned],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    launched = str(tmp_path / "torchrun")
+    res = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         "tools/train_net.py", *COMMON, "OUTPUT_DIR", launched],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    a = torch.load(os.path.join(spawned, "model_final.pth"), weights_only=True)["model"]
+    b = torch.load(os.path.join(launched, "model_final.pth"), weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # a --num-gpus that disagrees with torchrun's world size is refused, naming both
+    res = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         "tools/train_net.py", "--num-gpus", "4", *COMMON, "OUTPUT_DIR", str(tmp_path / "bad")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode != 0 and "--num-gpus x --num-machines = 4, but the launcher (torchrun) started WORLD_SIZE=2" in res.stderr
