@@ -124,6 +124,10 @@ def _oim_problems(cfg) -> List[str]:
         out.append(f"MODEL.OIM.TABLE_DTYPE must be one of {sorted(TABLE_DTYPES)}, got {o.TABLE_DTYPE!r}")
     if not isinstance(o.CHUNK_ROWS, int) or o.CHUNK_ROWS < 1:
         out.append(f"MODEL.OIM.CHUNK_ROWS must be a positive integer (table rows per block), got {o.CHUNK_ROWS!r}")
+    if not isinstance(o.SAMPLE_RATE, (int, float)) or not 0.0 < o.SAMPLE_RATE <= 1.0:
+        out.append(f"MODEL.OIM.SAMPLE_RATE must be in (0, 1] (1 = no negative sampling), got {o.SAMPLE_RATE!r}")
+    elif o.SAMPLE_RATE < 1.0 and not o.SHARDED:
+        out.append(f"MODEL.OIM.SAMPLE_RATE {o.SAMPLE_RATE} needs MODEL.OIM.SHARDED True (negative sampling is a mode of the sharded loss)")
     return out
 
 

@@ -64,6 +64,10 @@ def add_hpps_config(cfg: CN) -> CN:
     # dtype of the sharded table's stored rows: "float32" (default), "float16" or "bfloat16" (half
     # the memory; logits and updates are computed in float32). Ours.
     _C.MODEL.OIM.TABLE_DTYPE = "float32"
+    # Negative sampling of the sharded loss (Partial FC, partial_fc_v2.py sample() L80-97): each
+    # training forward's softmax normaliser covers the batch's positives plus random other rows,
+    # this fraction of each shard. 1.0 = every row (exact OIM, the default). Needs SHARDED.
+    _C.MODEL.OIM.SAMPLE_RATE = 1.0
 
     _C.MODEL.SHUFFLENET = CN()
     # Width multiplier of torchvision's ShuffleNetV2: 0.5, 1.0, 1.5 or 2.0.

@@ -89,19 +89,22 @@ class _ShardedCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, lut, cq, start, scale, chunk_rows, include_queue, group):
+    def forward(ctx, x, y, lut, cq, start, scale, chunk_rows, include_queue, group, sampler):
         world, rank = _world()
         ys_parts = all_gather_variable(y, group) if world > 1 else [y]
         sizes = [t.shape[0] for t in ys_parts]
         xs = torch.cat(all_gather_variable(x.detach(), group)) if world > 1 else x.detach()
         ys = torch.cat(ys_parts)
-        blocks = _blocks(lut, chunk_rows) + (_blocks(cq, chunk_rows) if include_queue else [])
+        own = (ys >= start) & (ys < start + lut.shape[0])
+        # the rows of the normaliser: all of this shard's, or (negative sampling) its positives
+        # plus a random part of the others
+        table = lut if sampler is None else lut[sampler(ys[own] - start)]
+        blocks = _blocks(table, chunk_rows) + (_blocks(cq, chunk_rows) if include_queue else [])
         lse_local = _log_sum_exp(xs, blocks, scale)
         if world > 1:
             lse = torch.logsumexp(torch.stack(all_gather_variable(lse_local, group)), dim=0)
         else:
             lse = lse_local
-        own = (ys >= start) & (ys < start + lut.shape[0])
         target = xs.new_zeros(xs.shape[0])
         target[own] = scale * (xs[own] * lut[ys[own] - start].to(xs.dtype)).sum(dim=1)
         if world > 1:
@@ -112,13 +115,13 @@ class _ShardedCrossEntropy(torch.autograd.Function):
             offsets.append(offsets[-1] + n)
         mine = per_row[offsets[rank] : offsets[rank + 1]]
         loss = mine.mean() if mine.numel() else per_row.new_zeros(())
-        ctx.save_for_backward(xs, ys, lse, lut, cq)
+        ctx.save_for_backward(xs, ys, lse, lut, cq, table)
         ctx.settings = (start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
-        xs, ys, lse, lut, cq = ctx.saved_tensors
+        xs, ys, lse, lut, cq, table = ctx.saved_tensors
         start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group = ctx.settings
         # d(loss_r) / d(per-row loss) = grad_r / n_r for the rows of rank r
         grads = torch.stack(all_gather_variable(grad_loss.reshape(1), group)).reshape(-1) if world > 1 else grad_loss.reshape(1)
@@ -127,7 +130,7 @@ class _ShardedCrossEntropy(torch.autograd.Function):
             if n:
                 coef[offsets[r] : offsets[r + 1]] = grads[r].to(xs.dtype) / n
         g = torch.zeros_like(xs)
-        for w in _blocks(lut, chunk_rows) + (_blocks(cq, chunk_rows) if include_queue else []):
+        for w in _blocks(table, chunk_rows) + (_blocks(cq, chunk_rows) if include_queue else []):
             w = w.to(xs.dtype)
             p = torch.exp(scale * (xs @ w.t()) - lse[:, None])  # softmax over the whole table
             g += scale * ((coef[:, None] * p) @ w)
@@ -135,7 +138,7 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         g[own] -= scale * coef[own, None] * lut[ys[own] - start].to(xs.dtype)
         if world > 1:
             dist.all_reduce(g, group=group)  # every shard's columns
-        return g[offsets[rank] : offsets[rank + 1]], None, None, None, None, None, None, None, None
+        return (g[offsets[rank] : offsets[rank + 1]],) + (None,) * 9
 
 
 class ShardedOIMLoss(OIMLoss):
@@ -148,6 +151,10 @@ class ShardedOIMLoss(OIMLoss):
         chunk_rows: table rows per block of the log-sum-exp (activation memory ~ N x chunk_rows).
         table_dtype: dtype of the stored table rows (float32; float16 / bfloat16 halve the table;
             logits and updates are computed in the features' dtype / float32).
+        sample_rate: 1 = the normaliser over every row (exact OIM); r < 1 = Partial FC's negative
+            sampling in training: the batch's positives plus random other rows, r of each shard,
+            drawn anew every forward (the table update is unchanged).
+        seed: of the negative samples.
         other arguments: as :class:`OIMLoss`.
     """
 
@@ -161,10 +168,22 @@ class ShardedOIMLoss(OIMLoss):
         unlabeled: int = -1,
         chunk_rows: int = 65536,
         table_dtype: torch.dtype = torch.float32,
+        sample_rate: float = 1.0,
+        seed: int = 0,
     ):
         super().__init__(num_features, num_identities, queue_size, momentum, scale, unlabeled)
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        if not 0.0 < sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate}")
+        self.sample_rate, self.seed = float(sample_rate), int(seed)
+        # training forwards so far: the negative sample of forward k is drawn from a generator
+        # seeded by (seed, rank, k); with sampling it is a buffer (saved), so a resumed run draws
+        # what the uninterrupted one would
+        if self.sample_rate < 1.0:
+            self.register_buffer("sample_step", torch.zeros((), dtype=torch.int64))
+        else:
+            self.sample_step = torch.zeros((), dtype=torch.int64)
         self.world_size, self.rank = _world()
         self.total_identities = num_identities
         self.row_start, count = shard_range(num_identities, self.world_size, self.rank)
@@ -185,7 +204,7 @@ class ShardedOIMLoss(OIMLoss):
         return (
             f"lut rows [{self.row_start}, {self.row_start + self.lut.shape[0]}) of {self.total_identities} "
             f"(shard {self.rank} of {self.world_size}, {self.lut.dtype}), cq={tuple(self.cq.shape)}, "
-            f"momentum={self.momentum}, scale={self.scale}, chunk_rows={self.chunk_rows}"
+            f"momentum={self.momentum}, scale={self.scale}, chunk_rows={self.chunk_rows}, sample_rate={self.sample_rate}"
         )
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -194,11 +213,30 @@ class ShardedOIMLoss(OIMLoss):
         if self.training:
             self._pending.append((features.detach(), labels.detach()))
         labeled = labels != self.unlabeled
+        sampler = self._sample_rows if self.training and self.sample_rate < 1.0 else None
         loss = _ShardedCrossEntropy.apply(
             features[labeled], labels[labeled], self.lut, self.cq, self.row_start, float(self.scale),
-            self.chunk_rows, self.rank == 0, self._group,
+            self.chunk_rows, self.rank == 0, self._group, sampler,
         )
+        if self.training:
+            self.sample_step += 1
         return loss + features.sum() * 0.0  # a graph even when this rank has no labeled row
+
+    def _sample_rows(self, positives: torch.Tensor) -> torch.Tensor:
+        """
+        Local rows of this forward's normaliser (Partial FC's negative sampling,
+        partial_fc_v2.py ``sample`` L80-97): every positive of the global batch in this shard
+        plus random others, ``sample_rate`` of the shard in all (at least the positives); sorted.
+        """
+        count = self.lut.shape[0]
+        if count == 0:
+            return torch.zeros(0, dtype=torch.int64, device=self.lut.device)
+        gen = torch.Generator().manual_seed(hash((self.seed, self.rank, int(self.sample_step))) % (2**63))
+        score = torch.rand(count, generator=gen).to(self.lut.device)
+        score[positives] = 2.0  # above every random score: always kept
+        k = max(int(torch.unique(positives).numel()), int(self.sample_rate * count))
+        self.last_sampled = torch.topk(score, k).indices.sort().values
+        return self.last_sampled
 
     def _update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
         """The update rule on this process's rows (labels made local) and the replicated queue."""

@@ -110,8 +110,10 @@ def test_sharded_oim_settings_are_checked_before_training(no_data_loading):
     cfg = _cfg()
     cfg.MODEL.OIM.TABLE_DTYPE = "float8"
     cfg.MODEL.OIM.CHUNK_ROWS = 0
+    cfg.MODEL.OIM.SAMPLE_RATE = 0.1  # without SHARDED
     with pytest.raises(ValueError) as e:
         PersonSearchTrainer(cfg)
     msg = str(e.value)
     assert "MODEL.OIM.TABLE_DTYPE must be one of ['bfloat16', 'float16', 'float32'], got 'float8'" in msg
     assert "MODEL.OIM.CHUNK_ROWS must be a positive integer" in msg
+    assert "MODEL.OIM.SAMPLE_RATE 0.1 needs MODEL.OIM.SHARDED True" in msg

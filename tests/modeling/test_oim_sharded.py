@@ -227,3 +227,41 @@ def test_checkpoint_saved_on_two_processes_loads_on_one_and_three(tmp_path):
         assert [r["start"] for r in rows] == [shard_range(L, world, r)[0] for r in range(world)]
         for r in rows:
             torch.testing.assert_close(r["cq"], new_cq, rtol=0, atol=0)
+
+
+# -- negative sampling (Partial FC) --------------------------------------------------------------- #
+def test_negative_sampling_is_the_cross_entropy_over_the_sampled_rows():
+    lut, cq = _tables()
+    x, y = _global_batch()
+    m = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE, sample_rate=0.5, seed=3)
+    m.lut.copy_(lut), m.cq.copy_(cq)
+    xi = x.clone().requires_grad_(True)
+    loss = m(xi, y)
+    loss.backward()
+    rows = m.last_sampled
+    positives = set(y[y >= 0].tolist())  # {0, 3, 5, 7, 9}: 5 of 10 rows, all kept
+    assert positives <= set(rows.tolist()) and len(rows) == 5
+    # by hand: softmax over the sampled rows and the whole queue, targets re-indexed
+    xr = x.clone().requires_grad_(True)
+    lab = y >= 0
+    logits = SCALE * xr[lab] @ torch.cat([lut[rows], cq]).t()
+    target = torch.searchsorted(rows, y[lab])
+    expected = F.cross_entropy(logits, target)
+    expected.backward()
+    torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(xi.grad, xr.grad, rtol=1e-5, atol=5e-6)  # float32 at logit scale 30
+    # a new sample every forward, reproducible from (seed, step); evaluation uses every row
+    assert int(m.sample_step) == 1 and "sample_step" in m.state_dict()
+    m2 = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE, sample_rate=0.3, seed=3)
+    m2(x, torch.tensor([-1] * 9))
+    first = m2.last_sampled.clone()
+    m2(x, torch.tensor([-1] * 9))
+    assert len(first) == 3 and not torch.equal(first, m2.last_sampled)
+    m3 = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE, sample_rate=0.3, seed=3)
+    m3(x, torch.tensor([-1] * 9))
+    assert torch.equal(m3.last_sampled, first)
+    m3.eval()
+    full = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE).eval()
+    for mod in (m3, full):
+        mod.lut.copy_(lut), mod.cq.copy_(cq)
+    torch.testing.assert_close(m3(x, y), full(x, y), rtol=0, atol=0)

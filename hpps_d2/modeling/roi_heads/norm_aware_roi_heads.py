@@ -53,7 +53,8 @@ def build_oim(cfg, num_ids: int) -> OIMLoss:
     if not o.SHARDED:
         return OIMLoss(cfg.MODEL.NAE.EMBEDDING_DIM, num_ids, **kw)
     return ShardedOIMLoss(
-        cfg.MODEL.NAE.EMBEDDING_DIM, num_ids, chunk_rows=o.CHUNK_ROWS, table_dtype=TABLE_DTYPES[o.TABLE_DTYPE], **kw
+        cfg.MODEL.NAE.EMBEDDING_DIM, num_ids, chunk_rows=o.CHUNK_ROWS, table_dtype=TABLE_DTYPES[o.TABLE_DTYPE],
+        sample_rate=o.SAMPLE_RATE, seed=max(0, cfg.SEED), **kw
     )
 
 
