@@ -94,6 +94,9 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         ys_parts = all_gather_variable(y, group) if world > 1 else [y]
         sizes = [t.shape[0] for t in ys_parts]
         xs = torch.cat(all_gather_variable(x.detach(), group)) if world > 1 else x.detach()
+        # logits and softmax in float32 whatever the features' dtype (autocast gives float16;
+        # F.cross_entropy of the replicated loss also runs in float32 under autocast)
+        ctx.x_dtype, xs = x.dtype, xs.float()
         ys = torch.cat(ys_parts)
         own = (ys >= start) & (ys < start + lut.shape[0])
         # the rows of the normaliser: all of this shard's, or (negative sampling) its positives
@@ -138,7 +141,7 @@ class _ShardedCrossEntropy(torch.autograd.Function):
         g[own] -= scale * coef[own, None] * lut[ys[own] - start].to(xs.dtype)
         if world > 1:
             dist.all_reduce(g, group=group)  # every shard's columns
-        return (g[offsets[rank] : offsets[rank + 1]],) + (None,) * 9
+        return (g[offsets[rank] : offsets[rank + 1]].to(ctx.x_dtype),) + (None,) * 9
 
 
 class ShardedOIMLoss(OIMLoss):

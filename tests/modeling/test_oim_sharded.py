@@ -265,3 +265,17 @@ def test_negative_sampling_is_the_cross_entropy_over_the_sampled_rows():
     for mod in (m3, full):
         mod.lut.copy_(lut), mod.cq.copy_(cq)
     torch.testing.assert_close(m3(x, y), full(x, y), rtol=0, atol=0)
+
+
+def test_half_precision_features_get_float32_logits_and_their_own_dtype_back():
+    lut, cq = _tables()
+    x, y = _global_batch()
+    m = ShardedOIMLoss(D, L, queue_size=Q, scale=SCALE)
+    m.lut.copy_(lut), m.cq.copy_(cq)
+    xh = x.to(torch.bfloat16).requires_grad_(True)
+    loss = m(xh, y)
+    loss.backward()
+    assert loss.dtype == torch.float32 and xh.grad.dtype == torch.bfloat16
+    # the float32 loss of the bfloat16-rounded features, by hand
+    logits = SCALE * xh.detach().float()[y >= 0] @ torch.cat([lut, cq]).t()
+    torch.testing.assert_close(loss.detach(), F.cross_entropy(logits, y[y >= 0]), rtol=1e-6, atol=1e-6)
