@@ -88,7 +88,8 @@ def main(argv=None):
     )
 
     def report(results):
-        return study_report.write_report(results, args.out, runs, header, manifest)
+        # runs whose config changed since they finished are not reported (they run again)
+        return study_report.write_report(study.current_results(results, runs), args.out, runs, header, manifest)
 
     if args.report_only:
         print(f"wrote {report(study.load_results(path))}")

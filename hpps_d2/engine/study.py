@@ -46,7 +46,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .runs import REPO, export_generic, export_whole, run_stage
 
-__all__ = ["Run", "PARTS", "plan", "execute", "load_results", "estimate_minutes", "fingerprint"]
+__all__ = ["Run", "PARTS", "plan", "execute", "load_results", "estimate_minutes", "fingerprint", "current_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +311,13 @@ def fingerprint(run: Run, by_key: Dict[str, Run]) -> str:
     if run.source:
         h.update(fingerprint(by_key[run.source], by_key).encode())
     return h.hexdigest()[:16]
+
+
+def current_results(results: Dict[str, dict], runs: Sequence[Run]) -> Dict[str, dict]:
+    """The entries of ``results`` made with the current configs of ``runs`` (same fingerprint);
+    a run whose config changed since it finished is left out of reports until it runs again."""
+    by_key = {r.key: r for r in runs}
+    return {k: v for k, v in results.items() if k not in by_key or v.get("fingerprint") == fingerprint(by_key[k], by_key)}
 
 
 def _save(path: str, runs: Dict[str, dict]) -> None:

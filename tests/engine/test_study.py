@@ -186,6 +186,10 @@ def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
     study.execute(changed, str(tmp_path), str(tmp_path / "work"))
     assert sorted(k for k, _ in calls) == sorted(["pre_shufflenet_d5_p0", "ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"])
     assert any(p.name.startswith("pre_shufflenet_d5_p0.stale-") for p in (tmp_path / "work").iterdir())
+    # reports leave out what a changed config made stale
+    stored = study.load_results(str(tmp_path / "results.json"))
+    assert set(study.current_results(stored, changed)) == set(stored)
+    assert "pre_shufflenet_d5_p0" not in study.current_results(stored, runs)
     # a folder with no fingerprint (another code version) is never resumed from
     calls.clear()
     stamp = tmp_path / "work" / "ft_shufflenet_gen_f100_s0" / "fingerprint.txt"
