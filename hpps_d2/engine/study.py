@@ -363,9 +363,9 @@ def _claim_folder(folder: str, print_: str) -> None:
         f.write(print_ + "\n")
 
 
-def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int) -> dict:
+def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int, print_: str) -> dict:
     folder = os.path.join(work_dir, r.key)
-    _claim_folder(folder, fingerprint(r, by_key))
+    _claim_folder(folder, print_)
     opts = list(r.opts)
     if r.source:
         with _EXPORT_LOCK:
@@ -429,7 +429,7 @@ def execute(
                 r = ready.pop(0)
                 todo.remove(r)
                 logger.info(f"[{total - len(todo) - len(running)}/{total}] {r.key} (about {estimate_minutes(r):.0f} min)")
-                running[pool.submit(_run_one, r, by_key, work_dir, threads)] = r
+                running[pool.submit(_run_one, r, by_key, work_dir, threads, prints[r.key])] = r
             if not running:
                 missing = sorted({r.source for r in todo})
                 raise RuntimeError(f"runs wait for sources that are not planned or failed: {missing}")

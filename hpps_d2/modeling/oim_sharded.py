@@ -118,13 +118,13 @@ class _ShardedCrossEntropy(torch.autograd.Function):
             offsets.append(offsets[-1] + n)
         mine = per_row[offsets[rank] : offsets[rank + 1]]
         loss = mine.mean() if mine.numel() else per_row.new_zeros(())
-        ctx.save_for_backward(xs, ys, lse, lut, cq, table)
+        ctx.save_for_backward(xs, ys, own, lse, lut, cq, table)
         ctx.settings = (start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
-        xs, ys, lse, lut, cq, table = ctx.saved_tensors
+        xs, ys, own, lse, lut, cq, table = ctx.saved_tensors
         start, scale, chunk_rows, include_queue, sizes, offsets, world, rank, group = ctx.settings
         # d(loss_r) / d(per-row loss) = grad_r / n_r for the rows of rank r
         grads = torch.stack(all_gather_variable(grad_loss.reshape(1), group)).reshape(-1) if world > 1 else grad_loss.reshape(1)
@@ -137,7 +137,6 @@ class _ShardedCrossEntropy(torch.autograd.Function):
             w = w.to(xs.dtype)
             p = torch.exp(scale * (xs @ w.t()) - lse[:, None])  # softmax over the whole table
             g += scale * ((coef[:, None] * p) @ w)
-        own = (ys >= start) & (ys < start + lut.shape[0])
         g[own] -= scale * coef[own, None] * lut[ys[own] - start].to(xs.dtype)
         if world > 1:
             dist.all_reduce(g, group=group)  # every shard's columns
@@ -261,14 +260,13 @@ class ShardedOIMLoss(OIMLoss):
         """
         if self.world_size == 1:
             return self.lut
-        rows = max(shard_range(self.total_identities, self.world_size, r)[1] for r in range(self.world_size))
-        local = torch.zeros(rows, self.num_features, dtype=self.lut.dtype, device=self.lut.device)
+        counts = [shard_range(self.total_identities, self.world_size, r)[1] for r in range(self.world_size)]
+        local = torch.zeros(max(counts), self.num_features, dtype=self.lut.dtype, device=self.lut.device)
         local[: self.lut.shape[0]] = self.lut
         parts = [torch.empty_like(local) for _ in range(self.world_size)] if self.rank == dst else None
         dist.gather(local, parts, dst=dst, group=self._group)
         if self.rank != dst:
             return None
-        counts = [shard_range(self.total_identities, self.world_size, r)[1] for r in range(self.world_size)]
         return torch.cat([p[:n] for p, n in zip(parts, counts)])
 
     def local_rows(self, table: torch.Tensor) -> torch.Tensor:

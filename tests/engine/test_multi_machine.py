@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.engine.conftest import FAST, REPO
@@ -20,14 +21,37 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_machines_of_one_process_equal_one_machine_of_two(datasets_root, tmp_path):
-    # one thread per process in both layouts: launch gives each process cores // processes per
+def _env(datasets_root):
+    # one thread per process in every layout: launch gives each process cores // processes per
     # machine, and a different thread count changes float summation order
-    env = dict(os.environ, HPPS_DATASETS=datasets_root, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    one = str(tmp_path / "one_machine")
-    res = subprocess.run([sys.executable, "tools/train_net.py", "--num-gpus", "2", *COMMON, "OUTPUT_DIR", one],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return dict(os.environ, HPPS_DATASETS=datasets_root, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+
+
+def _train(cmd, env, timeout=600):
+    res = subprocess.run([sys.executable, *cmd], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _weights(out_dir):
+    return torch.load(os.path.join(out_dir, "model_final.pth"), weights_only=True)["model"]
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def one_machine_of_two(datasets_root, tmp_path_factory):
+    """The reference both launches are compared with: --num-gpus 2, trained once per module."""
+    out = str(tmp_path_factory.mktemp("one_machine"))
+    _train(["tools/train_net.py", "--num-gpus", "2", *COMMON, "OUTPUT_DIR", out], _env(datasets_root))
+    return _weights(out)
+
+
+def test_two_machines_of_one_process_equal_one_machine_of_two(datasets_root, tmp_path, one_machine_of_two):
+    env = _env(datasets_root)
     two = str(tmp_path / "two_machines")
     url = f"tcp://127.0.0.1:{_free_port()}"
     procs = [
@@ -41,32 +65,17 @@ def test_two_machines_of_one_process_equal_one_machine_of_two(datasets_root, tmp
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
-    a = torch.load(os.path.join(one, "model_final.pth"), weights_only=True)["model"]
-    b = torch.load(os.path.join(two, "model_final.pth"), weights_only=True)["model"]
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    assert a["roi_heads.oim.lut"].abs().sum() > 0
+    _assert_same_weights(one_machine_of_two, _weights(two))
+    assert one_machine_of_two["roi_heads.oim.lut"].abs().sum() > 0
 
 
-def test_torchrun_joins_its_processes_and_matches_num_gpus(datasets_root, tmp_path):
+def test_torchrun_joins_its_processes_and_matches_num_gpus(datasets_root, tmp_path, one_machine_of_two):
     """torchrun starts the processes; train_net joins them (env://) instead of spawning its own."""
-    env = dict(os.environ, HPPS_DATASETS=datasets_root, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    spawned = str(tmp_path / "spawned")
-    res = subprocess.run([sys.executable, "tools/train_net.py", "--num-gpus", "2", *COMMON, "OUTPUT_DIR", spawned],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
+    env = _env(datasets_root)
     launched = str(tmp_path / "torchrun")
-    res = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         "tools/train_net.py", *COMMON, "OUTPUT_DIR", launched],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    a = torch.load(os.path.join(spawned, "model_final.pth"), weights_only=True)["model"]
-    b = torch.load(os.path.join(launched, "model_final.pth"), weights_only=True)["model"]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    _train(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+            "tools/train_net.py", *COMMON, "OUTPUT_DIR", launched], env)
+    _assert_same_weights(one_machine_of_two, _weights(launched))
     # a --num-gpus that disagrees with torchrun's world size is refused, naming both
     res = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
