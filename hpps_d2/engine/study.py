@@ -29,7 +29,12 @@ Parts (``PARTS``):
   set, the same passes per image: iterations scale with the fraction), for the paper's conclusion
   that performance keeps improving with more pre-training images;
 * ``reid``: crop re-ID of the pre-trained model alone on the synthetic MSMT17 / CUHK03 test sets,
-  against the stand-in and random initialisation.
+  against the stand-in and random initialisation;
+* ``calib``: the calibration record, on the **validation split** only (``synth_prw_val_train`` /
+  ``synth_prw_val_query``, identities carved out of the PRW training split): fine-tuning from the
+  stand-in, from the study's pre-training, and from a pre-training at the rejected learning rate
+  :data:`REJECTED_LR`, so the choice of the pre-training recipe (docs/synthetic_world.md) is
+  reproducible from the repository with its seed spread.
 
 Fine-tuning uses one schedule for every arm (the synthetic configs'), over ``seeds`` seeds shared
 by all arms, so the runs of one seed pair up (:mod:`.comparison`). Nothing is tuned on the test
@@ -57,6 +62,11 @@ FINETUNE_CFG = {b: f"configs/synth/finetune_prw_{b}.yaml" for b in BACKBONES}
 #: The backbone of every part but Tab. 1 (the cheapest; the paper's Tab. 4-5 and Fig. 5-6 use R50).
 MAIN = "shufflenet"
 TEST = "synth_prw_query"
+#: ``calib``: the validation split of the synthetic PRW training identities (docs/synthetic_world.md).
+VAL_TRAIN, VAL_TEST = "synth_prw_val_train", "synth_prw_val_query"
+#: ``calib``: the pre-training learning rate that the validation runs rejected (ShuffleNet, 0.02:
+#: 22.0 val mAP against 48.6 at the configs' 0.002, one seed each, 2026-12-02).
+REJECTED_LR = 0.02
 #: Fig. 6 adds pre-training datasets in this order (a detection and a re-ID set first, so that
 #: both sub-tasks are present from 2 datasets on); with their real sizes as sampling weights.
 DATASETS = (
@@ -69,7 +79,7 @@ DATASETS = (
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 #: ``size``: fractions of every pre-training set (1.0: the whole synthetic sub-task data).
 SIZES = (0.125, 0.25, 0.5, 1.0)
-PARTS = ("tab1", "tab4", "tab5", "fig5", "fig6", "size", "reid")
+PARTS = ("tab1", "calib", "tab4", "tab5", "fig5", "fig6", "size", "reid")
 REID_TEST = ("synth_msmt17_query", "synth_cuhk03_labeled_query")
 #: Seconds per training iteration of one 1-thread stage beside another on the project's 2 CPU
 #: cores, used only for the budget estimate of :func:`estimate_minutes` (results/README.md,
@@ -132,11 +142,14 @@ def _generic(backbone: str) -> Run:
     return Run(f"gen_{backbone}", "generic", backbone, GENERIC_CFG[backbone], ("SEED", "0"))
 
 
-def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False, size=1.0, seed=0, hybrid_from="generic") -> Run:
+def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False, size=1.0, seed=0, hybrid_from="generic", lr=None) -> Run:
+    """A hybrid pre-training run; ``lr``: SOLVER.BASE_LR instead of the config's (``calib``)."""
     key = f"pre_{backbone}_d{k}" + ("" if iam else "_noiam") + ("" if canvas == "expand_resize" else f"_{canvas}")
     key += ("_inter" if inter else "") + (f"_n{int(round(size * 1000)):04d}" if size != 1.0 else "")
-    key += ("_rnd" if hybrid_from == "random" else "") + f"_p{seed}"
+    key += ("_rnd" if hybrid_from == "random" else "") + (f"_lr{lr:g}" if lr is not None else "") + f"_p{seed}"
     opts = ("SEED", str(seed)) + _datasets_opts(k)
+    if lr is not None:
+        opts += ("SOLVER.BASE_LR", repr(float(lr)))
     opts += ("HPPS.UNIFY.REID_CANVAS", canvas, "HPPS.IAM.DET_ENABLED", str(iam), "HPPS.IAM.REID_ENABLED", str(iam), "HPPS.IAM.INTER_ENABLED", str(inter))
     if size != 1.0:  # a nested fraction of every set, the same passes per image
         opts += ("DATASETS.TRAIN_FRACTION", str(size)) + _solver_opts(PRETRAIN_CFG[backbone], size)
@@ -146,16 +159,19 @@ def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False,
     return Run(key, "pretrain", backbone, PRETRAIN_CFG[backbone], opts, source, "whole" if source else "")
 
 
-def _finetune(backbone: str, seed: int, source: Optional[Run] = None, init="whole", fraction=1.0) -> Run:
-    """Fine-tuning from ``source`` (a generic or pre-training run; None = random init)."""
+def _finetune(backbone: str, seed: int, source: Optional[Run] = None, init="whole", fraction=1.0, val=False) -> Run:
+    """Fine-tuning from ``source`` (a generic or pre-training run; None = random init); ``val``:
+    trained and evaluated on the validation split (key ``ftval_*``) instead of train / test."""
     if source is None:
         src = "random"
     elif source.kind == "generic":
         src = "gen"
     else:
         src = f"{source.key}_{init}"
-    key = f"ft_{backbone}_{src}_f{int(round(fraction * 100))}_s{seed}"
+    key = f"{'ftval' if val else 'ft'}_{backbone}_{src}_f{int(round(fraction * 100))}_s{seed}"
     opts = ("SEED", str(seed), "DATASETS.TRAIN_FRACTION", str(fraction), "HPPS.FINETUNE.INIT", init)
+    if val:
+        opts += ("DATASETS.TRAIN", f"('{VAL_TRAIN}',)", "DATASETS.TEST", f"('{VAL_TEST}',)")
     return Run(key, "finetune", backbone, FINETUNE_CFG[backbone], opts, source.key if source else "", init if source else "")
 
 
@@ -218,6 +234,10 @@ def plan(
                     add(gen, _finetune(b, s), _finetune(b, s, gen))
                     for p in range(pre_seeds):
                         add(_finetune(b, s, pre(backbone=b, seed=p)))
+            elif part == "calib":
+                add(main_gen, _finetune(MAIN, s, main_gen, val=True))
+                for lr in (None, REJECTED_LR):
+                    add(_finetune(MAIN, s, pre(lr=lr), val=True))
             elif part == "tab4":
                 for canvas in ("expand_resize", "random_paste"):
                     add(_finetune(MAIN, s, pre(canvas=canvas)))

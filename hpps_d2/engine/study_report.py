@@ -20,6 +20,8 @@ from .comparison import paired_difference, verdict
 __all__ = ["Comparison", "comparisons", "write_report", "arm_values"]
 
 MAP, TOP1, DET = f"{study.TEST}/search/mAP", f"{study.TEST}/search/top1", f"{study.TEST}/detection/AP"
+#: The same metrics of the ``calib`` runs, on the validation split.
+VAL_METRICS = tuple(m.replace(study.TEST, study.VAL_TEST, 1) for m in (MAP, TOP1, DET))
 BACKBONE_NAMES = {
     "shufflenet": "ShuffleNetV2 x0.5",
     "r18": "ResNet-18",
@@ -39,17 +41,18 @@ PAPER_EFFECTS = (
     ("Tab. 5 (intra vs intra + inter)", study.MAIN, "pre_shufflenet_d5_whole", (47.08 - 46.53) / 47.08),
 )
 
-_FT = re.compile(r"^ft_(?P<b>[a-z0-9]+)_(?P<src>.+)_f(?P<f>\d+)_s(?P<s>\d+)$")
+_FT = re.compile(r"^(?P<kind>ft|ftval)_(?P<b>[a-z0-9]+)_(?P<src>.+)_f(?P<f>\d+)_s(?P<s>\d+)$")
 _PSEED = re.compile(r"^(?P<pre>pre_.+)_p(?P<p>\d+)_(?P<init>whole|backbone)$")
 
 
-def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: float = 1.0, metric: str = MAP) -> Dict:
+def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: float = 1.0, metric: str = MAP, val: bool = False) -> Dict:
     """
     The values of one arm: fine-tuning runs of ``backbone`` from ``src`` at ``fraction``.
 
     Args:
         src: "random", "gen", or ``"<pre-training key without _p<seed>>_<whole|backbone>"``: then
             every pre-training seed belongs to the arm.
+        val: the ``calib`` runs on the validation split (``ftval_*``) instead of the test runs.
 
     Returns:
         dict: seed key (fine-tuning seed; ``(pre seed, fine-tuning seed)`` for a pre-trained arm)
@@ -59,7 +62,7 @@ def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: floa
     f = int(round(fraction * 100))
     for key, entry in results.items():
         m = _FT.match(key)
-        if not m or m["b"] != backbone or int(m["f"]) != f:
+        if not m or m["kind"] != ("ftval" if val else "ft") or m["b"] != backbone or int(m["f"]) != f:
             continue
         value = entry.get("metrics", {}).get(metric)
         if value is None:
@@ -179,8 +182,32 @@ def _spread_rows(results) -> List[str]:
     return rows
 
 
-def _metric_cells(results, backbone, src, fraction=1.0) -> List[str]:
-    return [_fmt(arm_values(results, backbone, src, fraction, metric)) for metric in (MAP, TOP1, DET)]
+def _metric_cells(results, backbone, src, fraction=1.0, val=False) -> List[str]:
+    return [_fmt(arm_values(results, backbone, src, fraction, metric, val)) for metric in (VAL_METRICS if val else (MAP, TOP1, DET))]
+
+
+def _calib_rows(results) -> List[str]:
+    """
+    The ``calib`` part: the validation-split runs behind the pre-training recipe, the arms and the
+    paired differences that chose it (the study's learning rate against :data:`study.REJECTED_LR`,
+    and the study's pre-training against the stand-in it starts from).
+    """
+    m = study.MAIN
+    lr = _config_lr(study.PRETRAIN_CFG[m])
+    arms = (("ImageNet stand-in", "gen"), (f"hybrid pre-trained, lr {lr:g} (the study's)", _pre()),
+            (f"hybrid pre-trained, lr {study.REJECTED_LR:g} (rejected)", _pre(suffix=f"_lr{study.REJECTED_LR:g}")))
+    rows = ["| init | val mAP | val top-1 | val det AP |", "|---|---|---|---|"]
+    rows += [f"| {name} | " + " | ".join(_metric_cells(results, m, src, val=True)) + " |" for name, src in arms]
+    rows += ["", "| B vs A | B - A (val mAP) [95% CI] | relative |", "|---|---|---|"]
+    for (na, a), (nb, b) in ((arms[0], arms[1]), (arms[2], arms[1]), (arms[0], arms[2])):
+        d = paired_difference(*(arm_values(results, m, x, 1.0, VAL_METRICS[0], val=True) for x in (a, b)))
+        rel = "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
+        rows.append(f"| {nb} vs {na} | {d} | {rel} |")
+    return rows
+
+
+def _config_lr(config: str) -> float:
+    return float(study._config(config).SOLVER.BASE_LR)
 
 
 def _plot(path: str, xs, curves: Dict[str, List[Dict]], xlabel: str, title: str) -> None:
@@ -285,6 +312,12 @@ def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study
               "reports, scaled to this study's mAP level (paired differences cancel part of the "
               "spread, so the verdicts can resolve smaller effects than this check suggests).", ""]
     lines += _spread_rows(results) + [""]
+    lines += ["## Calibration: the pre-training recipe on the validation split", "",
+              f"Fine-tuned on `{study.VAL_TRAIN}` and evaluated on `{study.VAL_TEST}` (identities of "
+              "the synthetic PRW training split held out from it; the test split is never used to "
+              "choose): the evidence behind the pre-training learning rate "
+              f"(`{study.PRETRAIN_CFG[m]}`). Pairs by fine-tuning seed.", ""]
+    lines += _calib_rows(results) + [""]
     for title, rows in (
         ("Tab. 4: re-ID data operation", [("expand_resize", _pre()), ("random_paste", _pre(suffix="_random_paste"))]),
         ("Tab. 5: alignment modules", [("intra-task IAMs", _pre()), ("intra + inter-task", _pre(suffix="_inter"))]),

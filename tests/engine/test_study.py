@@ -213,3 +213,42 @@ def test_pretraining_passes_by_hand():
     assert passes["synth_crowdhuman_train"] == pytest.approx((5.0, 5.0))
     # MSMT17: 2 passes per image; 150 images of 30 identities -> each identity seen 10 times
     assert passes["synth_msmt17_train"] == pytest.approx((2.0, 10.0))
+
+
+def test_calibration_runs_use_the_validation_split_and_the_rejected_lr():
+    runs = {r.key: r for r in study.plan(["calib"], seeds=2)}
+    gen, pre = runs["ftval_shufflenet_gen_f100_s1"], runs["ftval_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"]
+    for r in (gen, pre):
+        assert _opts(r)["DATASETS.TRAIN"] == "('synth_prw_val_train',)" and _opts(r)["DATASETS.TEST"] == "('synth_prw_val_query',)"
+    rejected = runs["pre_shufflenet_d5_lr0.02_p0"]
+    assert _opts(rejected)["SOLVER.BASE_LR"] == "0.02" and "SOLVER.BASE_LR" not in _opts(runs["pre_shufflenet_d5_p0"])
+    assert study._config(rejected.config, rejected.opts).SOLVER.BASE_LR == 0.02
+    assert runs["ftval_shufflenet_pre_shufflenet_d5_lr0.02_p0_whole_f100_s1"].source == rejected.key
+    assert len(runs) == 1 + 2 + 3 * 2  # stand-in, two pre-trainings, three arms x two seeds
+    # the val runs are no test-split arm: they never enter a Tab. 1 cell
+    assert study_report.arm_values({"ftval_shufflenet_gen_f100_s0": _ft(50.0)}, "shufflenet", "gen") == {}
+
+
+def test_report_calibration_section_by_hand(tmp_path):
+    mv, tv, dv = study_report.VAL_METRICS
+
+    def ftval(m):
+        return {"metrics": {mv: m, tv: 50.0, dv: 80.0}, "seconds": 60.0}
+
+    results = {}
+    for s, (g, p, r) in enumerate(((28.0, 48.0, 22.0), (30.0, 47.0, 25.0), (26.0, 49.0, 20.0))):
+        results[f"ftval_shufflenet_gen_f100_s{s}"] = ftval(g)
+        results[f"ftval_shufflenet_pre_shufflenet_d5_p0_whole_f100_s{s}"] = ftval(p)
+        results[f"ftval_shufflenet_pre_shufflenet_d5_lr0.02_p0_whole_f100_s{s}"] = ftval(r)
+    text = open(study_report.write_report(results, str(tmp_path), study.plan(["calib"], seeds=3))).read()
+    assert "| ImageNet stand-in | 28.00 ± 2.00 | 50.00 ± 0.00 | 80.00 ± 0.00 |" in text
+    assert "| hybrid pre-trained, lr 0.002 (the study's) | 48.00 ± 1.00 |" in text
+    # study's lr vs stand-in: differences 20, 17, 23 -> mean 20, std 3, t(0.975, 2) = 4.303
+    half = stats.t.ppf(0.975, 2) * 3.0 / np.sqrt(3)
+    row = next(l for l in text.splitlines() if l.startswith("| hybrid pre-trained, lr 0.002 (the study's) vs ImageNet"))
+    assert f"+20.00 [{20 - half:+.2f}, {20 + half:+.2f}] (n=3)" in row and "+71.4%" in row
+    # the rejected lr against the stand-in: 22-28, 25-30, 20-26 = -6, -5, -6
+    row = next(l for l in text.splitlines() if l.startswith("| hybrid pre-trained, lr 0.02 (rejected) vs ImageNet"))
+    assert row.split(" | ")[1].startswith("-5.67 [")
+    # none of it reaches the test-split verdicts
+    assert "| Tab. 1 | ShuffleNetV2 x0.5: hybrid pre-trained > ImageNet (stand-in) | +19.5% mAP | not run | not run |" in text
