@@ -18,8 +18,12 @@ side of 0, **disagrees** when it lies wholly on the other side, **not resolved**
 0 or when fewer than 2 pairs exist. It is never judged by eye from two means.
 
 Where an arm has several pre-training seeds, its runs are keyed ``(pre-training seed,
-fine-tuning seed)`` and paired with the other arm's run of the same fine-tuning seed (and the same
-pre-training seed when the other arm has one too): each pair is one draw of the whole pipeline.
+fine-tuning seed)``. Against an arm keyed by fine-tuning seed alone (the stand-in baseline), its
+runs are first averaged over the pre-training seeds of each fine-tuning seed, then paired: each
+baseline run serves every pre-training seed, so the independent units are the fine-tuning seeds
+and ``n`` is their count (counting every (pre-training, fine-tuning) run as its own pair would
+reuse each baseline run and overstate the degrees of freedom). Two arms that both have
+pre-training seeds pair run for run: each pair is one draw of both pipelines.
 """
 import dataclasses
 import math
@@ -70,6 +74,17 @@ def _pair_key(key: Hashable, other: Dict[Hashable, float]) -> Optional[Hashable]
     return None
 
 
+def _by_finetuning_seed(x: Dict[Hashable, float], other: Dict[Hashable, float]) -> Dict[Hashable, float]:
+    """``x`` averaged over pre-training seeds per fine-tuning seed when ``x`` is keyed
+    ``(pre seed, ft seed)`` and ``other`` by fine-tuning seed alone (module docstring); else ``x``."""
+    if not any(isinstance(k, tuple) for k in x) or any(isinstance(k, tuple) for k in other):
+        return x
+    groups: Dict[Hashable, list] = {}
+    for k, v in x.items():
+        groups.setdefault(k[-1] if isinstance(k, tuple) else k, []).append(v)
+    return {k: float(np.mean(v)) for k, v in groups.items()}
+
+
 def paired_difference(
     a: Dict[Hashable, float], b: Dict[Hashable, float], confidence: float = 0.95
 ) -> PairedDifference:
@@ -83,6 +98,7 @@ def paired_difference(
     Returns:
         PairedDifference of ``b - a``.
     """
+    a, b = _by_finetuning_seed(a, b), _by_finetuning_seed(b, a)
     if len(b) >= len(a):
         pairs = [(a[k2], v) for k, v in b.items() for k2 in [_pair_key(k, a)] if k2 is not None]
     else:

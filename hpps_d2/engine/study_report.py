@@ -291,9 +291,9 @@ def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study
                   "unification): its row of the table is written the first time it is seen and "
                   "only pulls features together from the second time on.", ""] + passes + [""]
     lines += ["## Verdicts: every comparison the paper makes", "",
-              "Paired by fine-tuning seed (pre-trained arms with several pre-training seeds: every "
-              "(pre-training seed, fine-tuning seed) run against the baseline of its fine-tuning "
-              "seed); 95% t interval of the mean difference; **agrees** / **disagrees** when the "
+              "Paired by fine-tuning seed (a pre-trained arm with several pre-training seeds is averaged "
+              "over them per fine-tuning seed before it is paired with a baseline run of that seed, "
+              "so n counts fine-tuning seeds, the independent units); 95% t interval of the mean difference; **agrees** / **disagrees** when the "
               "interval lies wholly on the paper's / the other side of 0, else **not resolved** "
               "(also with a single pair); **not run** while no pair has finished.", ""]
     lines += _verdict_rows(results, comparisons())

@@ -31,11 +31,20 @@ def test_several_pretraining_seeds_pair_by_finetuning_seed():
     base = {0: 10.0, 1: 11.0, 2: 12.0}
     pre = {(0, 0): 11.0, (0, 1): 12.5, (0, 2): 12.0, (1, 0): 12.0, (1, 1): 11.5, (1, 2): 14.0}
     d = paired_difference(base, pre)
-    diffs = np.array([1.0, 1.5, 0.0, 2.0, 0.5, 2.0])
-    assert d.n == 6 and d.mean == pytest.approx(diffs.mean()) and d.std == pytest.approx(diffs.std(ddof=1))
+    # each baseline run serves both pre-training seeds, so the independent units are the 3
+    # fine-tuning seeds: the pre-trained arm is averaged over its pre-training seeds per
+    # fine-tuning seed (11.5, 12.0, 13.0), never counted as 6 independent pairs
+    diffs = np.array([1.5, 1.0, 1.0])
+    assert d.n == 3 and d.mean == pytest.approx(diffs.mean()) and d.std == pytest.approx(diffs.std(ddof=1))
+    ci = stats.ttest_rel([11.5, 12.0, 13.0], [10.0, 11.0, 12.0]).confidence_interval()
+    assert (d.low, d.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
     # and the same pairs whichever side holds the pre-training seeds
     r = paired_difference(pre, base)
-    assert r.n == 6 and r.mean == pytest.approx(-diffs.mean())
+    assert r.n == 3 and r.mean == pytest.approx(-diffs.mean())
+    # two arms that both have pre-training seeds pair run for run: distinct runs on both sides
+    other = {(p, s): v - 1.0 + 0.1 * p * s for (p, s), v in pre.items()}
+    both = paired_difference(other, pre)
+    assert both.n == 6
 
 
 @pytest.mark.parametrize(
