@@ -27,7 +27,7 @@ pre-training seeds pair run for run: each pair is one draw of both pipelines.
 """
 import dataclasses
 import math
-from typing import Dict, Hashable, Optional
+from typing import Dict, Hashable
 
 import numpy as np
 from scipy import stats
@@ -65,15 +65,6 @@ class PairedDifference:
         return f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}] (n={self.n})"
 
 
-def _pair_key(key: Hashable, other: Dict[Hashable, float]) -> Optional[Hashable]:
-    """The key of ``other`` that ``key`` pairs with (see the module docstring)."""
-    if key in other:
-        return key
-    if isinstance(key, tuple) and key and key[-1] in other:  # (pre seed, ft seed) vs ft seed
-        return key[-1]
-    return None
-
-
 def _by_finetuning_seed(x: Dict[Hashable, float], other: Dict[Hashable, float]) -> Dict[Hashable, float]:
     """``x`` averaged over pre-training seeds per fine-tuning seed when ``x`` is keyed
     ``(pre seed, ft seed)`` and ``other`` by fine-tuning seed alone (module docstring); else ``x``."""
@@ -92,17 +83,14 @@ def paired_difference(
     Args:
         a, b: run value (e.g. search mAP) per seed key of the two arms: a fine-tuning seed, or
             ``(pre-training seed, fine-tuning seed)`` for an arm with several pre-training runs.
-            Keys of ``b`` are paired with ``a``'s by :func:`_pair_key`; unpaired runs are left out.
+            Runs pair by equal key, after :func:`_by_finetuning_seed`; unpaired runs are left out.
         confidence: of the interval.
 
     Returns:
         PairedDifference of ``b - a``.
     """
     a, b = _by_finetuning_seed(a, b), _by_finetuning_seed(b, a)
-    if len(b) >= len(a):
-        pairs = [(a[k2], v) for k, v in b.items() for k2 in [_pair_key(k, a)] if k2 is not None]
-    else:
-        pairs = [(v, b[k2]) for k, v in a.items() for k2 in [_pair_key(k, b)] if k2 is not None]
+    pairs = [(a[k], v) for k, v in b.items() if k in a]
     n = len(pairs)
     if n == 0:
         nan = float("nan")

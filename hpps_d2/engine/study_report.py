@@ -147,6 +147,11 @@ def _size_src(f: float) -> str:
     return _pre() if f == 1.0 else f"pre_{study.MAIN}_d5_n{int(round(f * 1000)):04d}_whole"
 
 
+def _relative(d) -> str:
+    """The relative difference of a :class:`PairedDifference` as a table cell."""
+    return "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
+
+
 def _verdict_rows(results, comps: Sequence[Comparison]) -> List[str]:
     rows = [
         "| group | claim | paper | A | B | B - A (mAP) [95% CI] | relative | verdict |",
@@ -155,10 +160,9 @@ def _verdict_rows(results, comps: Sequence[Comparison]) -> List[str]:
     for c in comps:
         a, b = arm_values(results, *c.a), arm_values(results, *c.b)
         d = paired_difference(a, b)
-        rel = "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
         # no pair finished yet: "not run", so a partial study never reads as an inconclusive one
         v = "not run" if d.n == 0 else verdict(d, c.paper_sign)
-        rows.append(f"| {c.group} | {c.claim} | {c.paper} | {_fmt(a)} | {_fmt(b)} | {d} | {rel} | **{v}** |")
+        rows.append(f"| {c.group} | {c.claim} | {c.paper} | {_fmt(a)} | {_fmt(b)} | {d} | {_relative(d)} | **{v}** |")
     return rows
 
 
@@ -193,7 +197,7 @@ def _calib_rows(results) -> List[str]:
     and the study's pre-training against the stand-in it starts from).
     """
     m = study.MAIN
-    lr = _config_lr(study.PRETRAIN_CFG[m])
+    lr = float(study._config(study.PRETRAIN_CFG[m]).SOLVER.BASE_LR)
     arms = (("ImageNet stand-in", "gen"), (f"hybrid pre-trained, lr {lr:g} (the study's)", _pre()),
             (f"hybrid pre-trained, lr {study.REJECTED_LR:g} (rejected)", _pre(suffix=f"_lr{study.REJECTED_LR:g}")))
     rows = ["| init | val mAP | val top-1 | val det AP |", "|---|---|---|---|"]
@@ -201,13 +205,8 @@ def _calib_rows(results) -> List[str]:
     rows += ["", "| B vs A | B - A (val mAP) [95% CI] | relative |", "|---|---|---|"]
     for (na, a), (nb, b) in ((arms[0], arms[1]), (arms[2], arms[1]), (arms[0], arms[2])):
         d = paired_difference(*(arm_values(results, m, x, 1.0, VAL_METRICS[0], val=True) for x in (a, b)))
-        rel = "-" if d.n == 0 or np.isnan(d.relative) else f"{100 * d.relative:+.1f}%"
-        rows.append(f"| {nb} vs {na} | {d} | {rel} |")
+        rows.append(f"| {nb} vs {na} | {d} | {_relative(d)} |")
     return rows
-
-
-def _config_lr(config: str) -> float:
-    return float(study._config(config).SOLVER.BASE_LR)
 
 
 def _plot(path: str, xs, curves: Dict[str, List[Dict]], xlabel: str, title: str) -> None:
@@ -291,10 +290,10 @@ def write_report(results: Dict[str, dict], out_dir: str, planned: Sequence[study
                   "unification): its row of the table is written the first time it is seen and "
                   "only pulls features together from the second time on.", ""] + passes + [""]
     lines += ["## Verdicts: every comparison the paper makes", "",
-              "Paired by fine-tuning seed (a pre-trained arm with several pre-training seeds is averaged "
-              "over them per fine-tuning seed before it is paired with a baseline run of that seed, "
-              "so n counts fine-tuning seeds, the independent units); 95% t interval of the mean difference; **agrees** / **disagrees** when the "
-              "interval lies wholly on the paper's / the other side of 0, else **not resolved** "
+              "Paired by fine-tuning seed (a pre-trained arm with several pre-training seeds is "
+              "averaged over them per fine-tuning seed before it is paired with a baseline run of "
+              "that seed, so n counts fine-tuning seeds, the independent units); 95% t interval of "
+              "the mean difference; **agrees** / **disagrees** when the interval lies wholly on the paper's / the other side of 0, else **not resolved** "
               "(also with a single pair); **not run** while no pair has finished.", ""]
     lines += _verdict_rows(results, comparisons())
     lines.append("")
