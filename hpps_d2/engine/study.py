@@ -35,6 +35,10 @@ Parts (``PARTS``):
   stand-in, from the study's pre-training, and from a pre-training at the rejected learning rate
   :data:`REJECTED_LR`, so the choice of the pre-training recipe (docs/synthetic_world.md) is
   reproducible from the repository with its seed spread.
+* ``sample``: the study's pre-training with Partial FC's negative sampling in the OIM normaliser
+  (``MODEL.OIM.SHARDED`` with ``SAMPLE_RATE`` :data:`SAMPLE_RATE`) against exact OIM (the
+  study's pre-training, r = 1), fine-tuned alike: what sampling costs in fine-tuned mAP (issue 13;
+  no claim of the paper).
 
 Fine-tuning uses one schedule for every arm (the synthetic configs'), over ``seeds`` seeds shared
 by all arms, so the runs of one seed pair up (:mod:`.comparison`). Nothing is tuned on the test
@@ -67,6 +71,10 @@ VAL_TRAIN, VAL_TEST = "synth_prw_val_train", "synth_prw_val_query"
 #: ``calib``: the pre-training learning rate that the validation runs rejected (ShuffleNet, 0.02:
 #: 22.0 val mAP against 48.6 at the configs' 0.002, one seed each, 2026-12-02).
 REJECTED_LR = 0.02
+#: ``sample``: the negative-sampling rate r, the issue's 0.1 (the rate of Partial FC's
+#: WebFace12M config, deepinsight/insightface recognition/arcface_torch/configs/
+#: wf12m_flip_pfc01_filter04_r50.py L13; its base.py default is 1, no sampling).
+SAMPLE_RATE = 0.1
 #: Fig. 6 adds pre-training datasets in this order (a detection and a re-ID set first, so that
 #: both sub-tasks are present from 2 datasets on); with their real sizes as sampling weights.
 DATASETS = (
@@ -79,7 +87,7 @@ DATASETS = (
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 #: ``size``: fractions of every pre-training set (1.0: the whole synthetic sub-task data).
 SIZES = (0.125, 0.25, 0.5, 1.0)
-PARTS = ("tab1", "calib", "tab4", "tab5", "fig5", "fig6", "size", "reid")
+PARTS = ("tab1", "calib", "sample", "tab4", "tab5", "fig5", "fig6", "size", "reid")
 REID_TEST = ("synth_msmt17_query", "synth_cuhk03_labeled_query")
 #: Seconds per training iteration of one 1-thread stage beside another on the project's 2 CPU
 #: cores, used only for the budget estimate of :func:`estimate_minutes` (results/README.md,
@@ -142,14 +150,18 @@ def _generic(backbone: str) -> Run:
     return Run(f"gen_{backbone}", "generic", backbone, GENERIC_CFG[backbone], ("SEED", "0"))
 
 
-def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False, size=1.0, seed=0, hybrid_from="generic", lr=None) -> Run:
-    """A hybrid pre-training run; ``lr``: SOLVER.BASE_LR instead of the config's (``calib``)."""
+def _pretrain(backbone=MAIN, k=5, iam=True, canvas="expand_resize", inter=False, size=1.0, seed=0, hybrid_from="generic", lr=None, sample_rate=None) -> Run:
+    """A hybrid pre-training run; ``lr``: SOLVER.BASE_LR instead of the config's (``calib``);
+    ``sample_rate``: the sharded OIM with that negative-sampling rate (``sample``)."""
     key = f"pre_{backbone}_d{k}" + ("" if iam else "_noiam") + ("" if canvas == "expand_resize" else f"_{canvas}")
     key += ("_inter" if inter else "") + (f"_n{int(round(size * 1000)):04d}" if size != 1.0 else "")
-    key += ("_rnd" if hybrid_from == "random" else "") + (f"_lr{lr:g}" if lr is not None else "") + f"_p{seed}"
+    key += ("_rnd" if hybrid_from == "random" else "") + (f"_lr{lr:g}" if lr is not None else "")
+    key += (f"_r{sample_rate:g}" if sample_rate is not None else "") + f"_p{seed}"
     opts = ("SEED", str(seed)) + _datasets_opts(k)
     if lr is not None:
         opts += ("SOLVER.BASE_LR", repr(float(lr)))
+    if sample_rate is not None:
+        opts += ("MODEL.OIM.SHARDED", "True", "MODEL.OIM.SAMPLE_RATE", repr(float(sample_rate)))
     opts += ("HPPS.UNIFY.REID_CANVAS", canvas, "HPPS.IAM.DET_ENABLED", str(iam), "HPPS.IAM.REID_ENABLED", str(iam), "HPPS.IAM.INTER_ENABLED", str(inter))
     if size != 1.0:  # a nested fraction of every set, the same passes per image
         opts += ("DATASETS.TRAIN_FRACTION", str(size)) + _solver_opts(PRETRAIN_CFG[backbone], size)
@@ -238,6 +250,9 @@ def plan(
                 add(main_gen, _finetune(MAIN, s, main_gen, val=True))
                 for lr in (None, REJECTED_LR):
                     add(_finetune(MAIN, s, pre(lr=lr), val=True))
+            elif part == "sample":
+                for r in (None, SAMPLE_RATE):
+                    add(_finetune(MAIN, s, pre(sample_rate=r)))
             elif part == "tab4":
                 for canvas in ("expand_resize", "random_paste"):
                     add(_finetune(MAIN, s, pre(canvas=canvas)))

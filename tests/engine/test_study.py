@@ -252,3 +252,32 @@ def test_report_calibration_section_by_hand(tmp_path):
     assert row.split(" | ")[1].startswith("-5.67 [")
     # none of it reaches the test-split verdicts
     assert "| Tab. 1 | ShuffleNetV2 x0.5: hybrid pre-trained > ImageNet (stand-in) | +19.5% mAP | not run | not run |" in text
+
+
+def test_sampling_part_runs_the_sharded_loss_with_the_issue_rate():
+    runs = {r.key: r for r in study.plan(["sample"], seeds=2)}
+    sampled = runs["pre_shufflenet_d5_r0.1_p0"]
+    cfg = study._config(sampled.config, sampled.opts)
+    assert cfg.MODEL.OIM.SHARDED is True and cfg.MODEL.OIM.SAMPLE_RATE == 0.1
+    # the exact arm is the study's pre-training itself (one run shared with Tab. 1)
+    exact = runs["pre_shufflenet_d5_p0"]
+    assert "MODEL.OIM.SAMPLE_RATE" not in _opts(exact) and study._config(exact.config, exact.opts).MODEL.OIM.SHARDED is False
+    # apart from the two OIM keys, the sampled pre-training is the exact one
+    assert _opts(sampled) == {**_opts(exact), "MODEL.OIM.SHARDED": "True", "MODEL.OIM.SAMPLE_RATE": "0.1"}
+    assert runs["ft_shufflenet_pre_shufflenet_d5_r0.1_p0_whole_f100_s1"].source == sampled.key
+    assert len(runs) == 1 + 2 + 2 * 2  # stand-in, two pre-trainings, two arms x two seeds
+
+
+def test_report_sampling_section_by_hand(tmp_path):
+    results = {"pre_shufflenet_d5_p0": {"seconds": 1320.0}, "pre_shufflenet_d5_r0.1_p0": {"seconds": 1260.0}}
+    for s, (exact, sampled, other_seed) in enumerate(((48.0, 47.0, 10.0), (50.0, 48.0, 10.0), (49.0, 49.0, 10.0))):
+        results[f"ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s{s}"] = _ft(exact)
+        results[f"ft_shufflenet_pre_shufflenet_d5_r0.1_p0_whole_f100_s{s}"] = _ft(sampled)
+        # a second pre-training seed of the exact arm: not in this comparison (no sampled p1)
+        results[f"ft_shufflenet_pre_shufflenet_d5_p1_whole_f100_s{s}"] = _ft(other_seed)
+    text = open(study_report.write_report(results, str(tmp_path), study.plan(["sample"], seeds=3))).read()
+    assert "| exact OIM (r = 1) | 22.0 | 49.00 ± 1.00 |" in text
+    assert "| negative sampling (r = 0.1) | 21.0 | 48.00 ± 1.00 |" in text
+    # differences -1, -2, 0: mean -1, std 1, n 3
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    assert f"Sampled - exact, paired by fine-tuning seed: -1.00 [{-1 - half:+.2f}, {-1 + half:+.2f}] (n=3) mAP (-2.0%)." in text
