@@ -31,7 +31,7 @@ global id) instead of ``"annotations"``; the mapper places it on a canvas (:mod:
 """
 import dataclasses
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
@@ -184,16 +184,24 @@ def _labeled_ids(name: str, records: List[dict]) -> List[int]:
     return [p for p in pids if p != UNLABELED]
 
 
-def load_unified(names: Sequence[str]) -> UnifiedData:
+def load_unified(names: Sequence[str], prepare: Optional[Callable[[str, List[dict]], List[dict]]] = None) -> UnifiedData:
     """
     Load registered datasets from detectron2's catalogs and unify them.
 
     The task and labeling of each come from its metadata (``task``, ``labeled``).
+
+    Args:
+        prepare: ``(name, records) -> records`` applied to each dataset before unification (the
+            trainer's empty-scene filter and DATASETS.TRAIN_FRACTION), so that identities are
+            counted on the images actually trained on.
     """
     sources = []
     for name in names:
         meta = MetadataCatalog.get(name)
-        sources.append((name, DatasetCatalog.get(name), meta.task, meta.labeled))
+        records = DatasetCatalog.get(name)
+        if prepare is not None:
+            records = prepare(name, records)
+        sources.append((name, records, meta.task, meta.labeled))
     data = unify(sources)
     for s in data.sources:
         logger.info(

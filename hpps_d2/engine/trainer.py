@@ -20,7 +20,7 @@ import os
 import time
 import weakref
 from collections import OrderedDict
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -249,13 +249,7 @@ class PersonSearchTrainer(DefaultTrainer):
         """Records per training dataset, and the identity count for OIM."""
         sources, records, offset = [], [], 0
         for name in cfg.DATASETS.TRAIN:
-            recs = DatasetCatalog.get(name)
-            if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
-                recs = filter_empty_scenes(recs, name)
-            n_all = len(recs)
-            recs = train_subset(recs, cfg.DATASETS.TRAIN_FRACTION)
-            if len(recs) != n_all:
-                logger.info(f"{name}: training on {len(recs)} of {n_all} images (DATASETS.TRAIN_FRACTION)")
+            recs = _training_records(cfg, name, DatasetCatalog.get(name))
             # Identities of several datasets are made disjoint by offsetting each block.
             n_ids = 1 + max((a["person_id"] for r in recs for a in r["annotations"]), default=-1)
             recs = [_offset_ids(r, offset) for r in recs] if offset else recs
@@ -380,21 +374,29 @@ class _SingleView:
         return view
 
 
+def _training_records(cfg, name: str, records: List[dict]) -> List[dict]:
+    """The records of training dataset ``name`` that are trained on: scenes without a person
+    dropped (DATALOADER.FILTER_EMPTY_ANNOTATIONS), then the nested DATASETS.TRAIN_FRACTION."""
+    if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
+        records = filter_empty_scenes(records, name)
+    n_all = len(records)
+    records = train_subset(records, cfg.DATASETS.TRAIN_FRACTION)
+    if len(records) != n_all:
+        logger.info(f"{name}: training on {len(records)} of {n_all} images (DATASETS.TRAIN_FRACTION)")
+    return records
+
+
 class HybridPretrainTrainer(PersonSearchTrainer):
     """Hybrid pre-training on unified sub-task data (paper, "Hybrid Learning")."""
 
     PRETRAINING = True
 
     def load_train_data(self, cfg) -> Dict:
-        unified = load_unified(cfg.DATASETS.TRAIN)
-        records, sizes = [], []
-        for s in unified.sources:
-            recs = [r for r in unified.records if r["source"] == s.name]
-            if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
-                recs = filter_empty_scenes(recs, s.name)
-            records.extend(recs)
-            sizes.append(len(recs))
-        return {"records": records, "sizes": sizes, "num_identities": unified.num_identities, "unified": unified}
+        # filtered and subset per source before unification: the OIM table gets a row for each
+        # box / crop trained on, and none for the images left out
+        unified = load_unified(cfg.DATASETS.TRAIN, lambda name, recs: _training_records(cfg, name, recs))
+        sizes = [s.num_images for s in unified.sources]  # unified records are in source order
+        return {"records": unified.records, "sizes": sizes, "num_identities": unified.num_identities, "unified": unified}
 
     def build_train_mapper(self, cfg):
         """Two views per image (hybrid pre-training)."""
