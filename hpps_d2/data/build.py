@@ -16,6 +16,7 @@ import torch
 from detectron2.data.common import DatasetFromList
 from detectron2.utils import comm
 
+from .crop_records import ChainedRecords, CropRecords
 from .samplers import RatioSampler
 
 __all__ = [
@@ -34,8 +35,10 @@ def sample_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
 
 
-def filter_empty_scenes(records: List[dict], name: str = "") -> List[dict]:
+def filter_empty_scenes(records: Sequence[dict], name: str = "") -> Sequence[dict]:
     """Drop scene records without any person box (ignore regions alone do not count); log how many."""
+    if isinstance(records, CropRecords):  # crops only: nothing to drop
+        return records
     kept = [r for r in records if "annotations" not in r or any(not a.get("iscrowd", 0) for a in r["annotations"])]
     if len(kept) != len(records):
         logger.info(f"{name}: removed {len(records) - len(kept)} images without person boxes for training")
@@ -56,12 +59,28 @@ def train_subset(records: List[dict], fraction: float) -> List[dict]:
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"DATASETS.TRAIN_FRACTION must be in (0, 1], got {fraction}")
-    if fraction == 1.0 or not records:
+    if fraction == 1.0 or not len(records):
         return records
-    ids = sorted(range(len(records)), key=lambda i: str(records[i]["image_id"]))
-    order = np.random.default_rng(0).permutation(len(records))
-    chosen = {ids[i] for i in order[: max(1, int(round(fraction * len(records))))]}
+    n = len(records)
+    keep = max(1, int(round(fraction * n)))
+    order = np.random.default_rng(0).permutation(n)
+    if isinstance(records, CropRecords):
+        # image_id is the key: its UTF-8 bytes sort as the str does
+        ids = np.argsort(records.keys, kind="stable")
+        return records.take(np.sort(ids[order[:keep]]))
+    ids = sorted(range(n), key=lambda i: str(records[i]["image_id"]))
+    chosen = {ids[i] for i in order[:keep]}
     return [r for i, r in enumerate(records) if i in chosen]
+
+
+def _shared_records(records: Sequence[dict]):
+    """``records`` in a form that data-loader workers share without copy-on-read growth: lists
+    serialised by detectron2's ``DatasetFromList`` (one byte buffer), compact crops
+    (:class:`~.crop_records.CropRecords`, already arrays) as they are."""
+    if isinstance(records, list):
+        return DatasetFromList(records, copy=False, serialize=True)
+    parts = records.parts if isinstance(records, ChainedRecords) else [records]
+    return ChainedRecords([p if isinstance(p, CropRecords) else DatasetFromList(list(p), copy=False, serialize=True) for p in parts])
 
 
 class SeededMapDataset(torch.utils.data.Dataset):
@@ -71,8 +90,8 @@ class SeededMapDataset(torch.utils.data.Dataset):
     ``DatasetFromList``) so that workers share them without copy-on-read growth.
     """
 
-    def __init__(self, records: List[dict], mapper: Callable[[dict], dict], seed: int):
-        self.records = DatasetFromList(records, copy=False, serialize=True)
+    def __init__(self, records: Sequence[dict], mapper: Callable[[dict], dict], seed: int):
+        self.records = _shared_records(records)
         self.mapper = mapper
         self.seed = seed
 

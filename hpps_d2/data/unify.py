@@ -35,6 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from .crop_records import CropRecords, chain_records
 from .datasets.common import UNLABELED, relabel_contiguous
 
 __all__ = ["SourceInfo", "UnifiedData", "unify", "load_unified", "LOSSES"]
@@ -77,13 +78,15 @@ class SourceInfo:
 class UnifiedData:
     """
     Attributes:
-        records: unified records of every source, in source order.
+        records: unified records of every source, in source order (a list; a
+            :class:`~.crop_records.ChainedRecords` when a source is held as
+            :class:`~.crop_records.CropRecords`).
         sources: one :class:`SourceInfo` per source, in the given order.
         num_identities: labeled + pseudo identities (rows of the OIM lookup table).
         num_labeled: identities that come from labels.
     """
 
-    records: List[dict]
+    records: Sequence[dict]
     sources: List[SourceInfo]
     num_identities: int
     num_labeled: int
@@ -136,10 +139,17 @@ def unify(sources: Sequence[Tuple[str, List[dict], str, bool]]) -> UnifiedData:
         plans.append((name, records, task, labeled, domain, mapping))
     num_labeled = next_id
 
-    out, infos = [], []
+    parts, infos = [], []
     for name, records, task, labeled, domain, mapping in plans:
         losses = LOSSES[(task, labeled)]
         start = next_id if mapping is None else min(mapping.values(), default=next_id)
+        out = []
+        if isinstance(records, CropRecords) and mapping is None:
+            # unlabeled crops held as arrays: one pseudo-identity per crop, numbered in order
+            # (what the loop below does one dict at a time)
+            out = records.unified(next_id, source=name, task=task, domain=domain, losses=losses, crop=True)
+            next_id += len(records)
+            records = ()
         for r in records:
             u = dict(r, source=name, task=task, domain=domain, losses=losses)
             if _is_crop(r):
@@ -169,9 +179,10 @@ def unify(sources: Sequence[Tuple[str, List[dict], str, bool]]) -> UnifiedData:
                     annos.append(a)
                 u["annotations"] = annos
             out.append(u)
+        parts.append(out)
         stop = next_id if mapping is None else start + len(mapping)
-        infos.append(SourceInfo(name, task, labeled, domain, len(records), (start, stop), losses))
-    return UnifiedData(out, infos, next_id, num_labeled)
+        infos.append(SourceInfo(name, task, labeled, domain, len(out), (start, stop), losses))
+    return UnifiedData(chain_records(parts), infos, next_id, num_labeled)
 
 
 def _labeled_ids(name: str, records: List[dict]) -> List[int]:

@@ -102,7 +102,7 @@ def test_luperson_keys_dict_bytes_and_duplicates(root, caplog):
 
 
 def test_luperson_splits():
-    (spec,) = luperson.SPLITS
+    spec, full = luperson.SPLITS
     assert (spec.name, spec.subdir, spec.split, spec.domain) == (
         "luperson_30k",
         "luperson",
@@ -110,6 +110,7 @@ def test_luperson_splits():
         "luperson",
     )
     assert spec.task == "reid" and not spec.labeled and spec.published == {"images": 30000}
+    assert (full.name, full.split, full.task, full.labeled, full.published) == ("luperson_all", "all", "reid", False, {})
 
 
 def test_luperson_missing_root_and_files(tmp_path, root):

@@ -258,7 +258,10 @@ def check_record_paths(records: List[dict], root: str, split: str, section: str 
     Raises:
         UnsafePathError: naming the split, the record, the field, the path and the root.
     """
-    for i, record in enumerate(records):
+    # a compact record sequence names the records that decide for all (CropRecords)
+    checks = getattr(records, "path_check_indices", None)
+    for i in range(len(records)) if checks is None else checks().tolist():
+        record = records[i]
         for field in PATH_FIELDS:
             outer, _, inner = field.partition(".")
             value = record.get(outer)
@@ -349,6 +352,9 @@ def count_identities(records: List[dict]) -> int:
     Counts ``person_id`` of crop records, of every scene annotation (ignore regions excluded),
     and of the ``query`` of query records. ``UNLABELED`` is not an identity.
     """
+    n = getattr(records, "num_identities", None)  # a compact record sequence knows (CropRecords)
+    if n is not None:
+        return int(n)
     pids = set()
     for r in records:
         if "person_id" in r:

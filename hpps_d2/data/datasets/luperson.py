@@ -32,13 +32,15 @@ Each crop has ``person_id = UNLABELED`` (identity pseudo-labels come from data u
 """
 
 import codecs
+import dataclasses
 import logging
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from ...utils.safe_pickle import restricted_load
+from ..crop_records import CropRecords, unusual_keys
 from ..image_io import open_lmdb
 from .catalog import SplitSpec
 from .common import (
@@ -51,7 +53,7 @@ from .common import (
     require_path,
 )
 
-__all__ = ["load_luperson", "read_keys", "sample_keys", "SPLITS"]
+__all__ = ["load_luperson", "load_luperson_all", "read_keys", "sample_keys", "sample_indices", "SPLITS"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,28 +130,38 @@ def read_keys(path: str) -> List[str]:
     return [_key_str(k, f"{path} keys[{i}]") for i, k in enumerate(keys)]
 
 
-def sample_keys(keys: List[str], num_images: Optional[int], seed: int) -> List[str]:
+def sample_indices(n: int, num_images: Optional[int], seed: int) -> np.ndarray:
     """
-    The ``luperson_30k`` sampling rule (see the module docstring).
-
-    Args:
-        keys: distinct keys, in file order.
-        num_images: sample size; None keeps every key.
-        seed: seed of ``numpy.random.default_rng``.
+    The ``luperson_30k`` sampling rule (see the module docstring) on ``n`` distinct keys.
 
     Returns:
-        list[str]: ``min(num_images, len(keys))`` keys, in the order of ``keys``.
+        np.ndarray: sorted indices of the ``min(num_images, n)`` chosen keys (all when
+        ``num_images`` is None or ``n <= num_images``).
     """
-    n = len(keys)
     if num_images is None or n <= num_images:
         if num_images is not None and n < num_images:
             logger.warning(f"{_NAME}: only {n} keys exist, fewer than {num_images}: using all")
-        return list(keys)
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=num_images, replace=False))
-    return [keys[i] for i in idx]
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=num_images, replace=False))
 
 
-def _check_keys_exist(lmdb_dir: str, keys: List[str]) -> None:
+def sample_keys(keys: List[str], num_images: Optional[int], seed: int) -> List[str]:
+    """:func:`sample_indices` applied to ``keys`` (distinct, in file order); keeps their order."""
+    return [keys[i] for i in sample_indices(len(keys), num_images, seed)]
+
+
+def _key_array(keys: List[str], path: str) -> np.ndarray:
+    """(N,) UTF-8 byte-string array of ``keys`` (numpy's ``S`` dtype, which cannot end in NUL)."""
+    encoded = [k.encode("utf-8") for k in keys]
+    arr = np.array(encoded, dtype=bytes) if encoded else np.zeros(0, dtype="S1")
+    cut = np.flatnonzero(np.char.str_len(arr) != np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    if cut.size:
+        i = int(cut[0])
+        raise DatasetFormatError(f"{path}: keys[{i}] {keys[i]!r} ends in a NUL byte, which this loader does not support")
+    return arr
+
+
+def _check_keys_exist(lmdb_dir: str, keys: np.ndarray) -> None:
     # The environment comes from image_io's per-process cache: py-lmdb refuses a second open of
     # an environment in one process, and read_image may already hold it.
     try:
@@ -158,16 +170,16 @@ def _check_keys_exist(lmdb_dir: str, keys: List[str]) -> None:
         raise DatasetFormatError(f"{lmdb_dir}: not a readable LMDB environment ({e})") from None
     with env.begin(buffers=True) as txn:
         cursor = txn.cursor()
-        for key in keys:
-            if not cursor.set_key(key.encode("utf-8")):
+        for key in keys.tolist():
+            if not cursor.set_key(key):
                 raise ImageReadError(
-                    f"{_NAME}: key {key!r} of keys.pkl is not in the LMDB '{lmdb_dir}'"
+                    f"{_NAME}: key {key.decode('utf-8')!r} of keys.pkl is not in the LMDB '{lmdb_dir}'"
                 )
 
 
 def load_luperson(
-    dataset_dir: str, split: str = "30k", num_images: int = 30000, seed: int = 0
-) -> List[dict]:
+    dataset_dir: str, split: str = "30k", num_images: int = 30000, seed: int = 0, compact: bool = False
+) -> Sequence[dict]:
     """
     Load LUPerson crops as unlabeled crop records.
 
@@ -176,10 +188,13 @@ def load_luperson(
         split: ``"30k"`` (a sample of ``num_images`` keys, see the module docstring) or ``"all"``.
         num_images: sample size of ``"30k"``.
         seed: seed of the sample.
+        compact: return a :class:`~hpps_d2.data.crop_records.CropRecords` (the keys in one byte
+            array, about 24 bytes per crop) instead of a list of dicts (about 1 KiB per crop);
+            the records are the same.
 
     Returns:
-        list[dict]: crop records ``{"file_name", "image_id", "person_id", "camera_id",
-        "image_source"}``; ``image_id`` is the key, ``person_id`` is ``UNLABELED``,
+        list[dict] or CropRecords: crop records ``{"file_name", "image_id", "person_id",
+        "camera_id", "image_source"}``; ``image_id`` is the key, ``person_id`` is ``UNLABELED``,
         ``camera_id`` is 0.
     """
     if split not in ("30k", "all"):
@@ -188,29 +203,31 @@ def load_luperson(
     lmdb_dir = require_path(os.path.join(dataset_dir, "lmdb"), _NAME, _SECTION)
     keys_path = require_path(os.path.join(dataset_dir, "keys.pkl"), _NAME, _SECTION)
     skips = SkipCounter(f"{_NAME} {keys_path}")
-    keys, seen = [], {}  # key -> its index in keys.pkl
-    for i, key in enumerate(read_keys(keys_path)):
-        if key in seen:
+    keys = _key_array(read_keys(keys_path), keys_path)
+    # later duplicates dropped: the first index of each distinct key, in file order
+    first = np.sort(np.unique(keys, return_index=True)[1]) if keys.size else np.zeros(0, np.int64)
+    if first.size != keys.size:
+        dropped = np.ones(keys.size, bool)
+        dropped[first] = False
+        for i in np.flatnonzero(dropped).tolist():
             skips.add("duplicated key (later entry dropped)", f"keys[{i}]")
-            continue
-        seen[key] = i
-        keys.append(key)
-    keys = sample_keys(keys, num_images if split == "30k" else None, seed)
+    where = first[sample_indices(first.size, num_images if split == "30k" else None, seed)]  # index in keys.pkl
+    keys = keys[where]
     with reading_annotation(keys_path):  # file_name is <lmdb>/<key>: refused before any lookup
-        for key in keys:
-            confined_path(os.path.join(lmdb_dir, key), f"keys[{seen[key]}]", "key path")
+        for i in unusual_keys(keys).tolist():
+            confined_path(os.path.join(lmdb_dir, keys[i].decode("utf-8")), f"keys[{where[i]}]", "key path")
+        if keys.size:  # any other key is inside exactly when the LMDB folder is
+            confined_path(os.path.join(lmdb_dir, keys[0].decode("utf-8")), f"keys[{where[0]}]", "key path")
     _check_keys_exist(lmdb_dir, keys)
     skips.log()
-    return [
-        {
-            "file_name": os.path.join(lmdb_dir, key),
-            "image_id": key,
-            "person_id": UNLABELED,
-            "camera_id": 0,
-            "image_source": {"type": "lmdb", "path": lmdb_dir, "key": key},
-        }
-        for key in keys
-    ]
+    records = CropRecords(lmdb_dir, keys)
+    return records if compact else list(records)
+
+
+def load_luperson_all(dataset_dir: str, split: str = "all") -> CropRecords:
+    """Every LUPerson crop, held compactly (:class:`~hpps_d2.data.crop_records.CropRecords`):
+    the ``luperson_all`` split of full-scale pre-training (configs/pretrain_lup4m.yaml)."""
+    return load_luperson(dataset_dir, split, compact=True)
 
 
 SPLITS = [
@@ -226,5 +243,8 @@ SPLITS = [
         evaluator_type=None,
         readme_section=_SECTION,
         published={"images": 30000},
-    )
+    ),
 ]
+# every crop; 4,180,243 by LUPerson's paper, a count not verified against the released files:
+# none is published here
+SPLITS.append(dataclasses.replace(SPLITS[0], name="luperson_all", loader=load_luperson_all, split="all", published={}))

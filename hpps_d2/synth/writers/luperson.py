@@ -24,7 +24,7 @@ SUBDIR = "luperson"
 
 
 def write(root: str, cfg, bank) -> dict:
-    """Write ``<root>/luperson``; returns the manifest entry ``luperson_30k``."""
+    """Write ``<root>/luperson``; returns the manifest entries ``luperson_30k`` and ``luperson_all``."""
     out = os.path.join(root, SUBDIR)
     style = STYLES["luperson"]
     n_ids = cfg.size("luperson", "ids")
@@ -61,7 +61,8 @@ def write(root: str, cfg, bank) -> dict:
     env.close()
     write_bytes(os.path.join(out, "keys.pkl"), pickle.dumps(keys, protocol=4))
     return {
-        "splits": {"luperson_30k": split_counts(len(keys), None, 0)},
+        # every key: the world holds fewer than 30,000, so the 30k sample is the whole set too
+        "splits": {name: split_counts(len(keys), None, 0) for name in ("luperson_30k", "luperson_all")},
         "detail": {"videos": video, "source_identities": n_ids},
         "identities": {"all": [bank.get("luperson", i).combo for i in range(n_ids)]},
     }
