@@ -12,7 +12,12 @@ Policy (see docs in README.md, "Install"):
   installed without compiled ops. ``hpps_d2.compat`` then supplies a stand-in ``detectron2._C``
   that names the missing op when one is used.
 
-Usage: python tools/install_detectron2.py [--force]
+``--wheel-dir DIR`` builds that same Python package as a wheel (``py3-none-any``) into DIR instead
+of installing it, whatever is installed here: for a machine without network, where
+``pip install --no-deps`` of the wheel gives what this script would have installed
+(``bench/gpu_smoke_prepare.sh``).
+
+Usage: python tools/install_detectron2.py [--force | --wheel-dir DIR]
 """
 import argparse
 import hashlib
@@ -94,7 +99,9 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def install_pure(workdir):
+def build_tree(workdir):
+    """Download and check the sdist into ``workdir``; return a folder holding its ``detectron2``
+    package and our ``setup.py``, ready for ``pip install`` or ``pip wheel``."""
     if importlib.util.find_spec("torch") is None:
         sys.exit("install_detectron2: torch must be installed first (its setup.py imports torch).")
     # The sdist's setup.py imports torch to compute metadata: no build isolation.
@@ -122,7 +129,26 @@ def install_pure(workdir):
     shutil.copytree(src, os.path.join(build, "detectron2"))
     with open(os.path.join(build, "setup.py"), "w") as f:
         f.write(SETUP_PY.format(version=PURE_VERSION, requirements=REQUIREMENTS))
-    _pip("install", "--no-build-isolation", "--disable-pip-version-check", build)
+    return build
+
+
+def install_pure(workdir):
+    _pip("install", "--no-build-isolation", "--disable-pip-version-check", build_tree(workdir))
+
+
+def build_wheel(workdir, wheel_dir):
+    """Write ``detectron2-<PURE_VERSION>-py3-none-any.whl`` into ``wheel_dir``; return its path."""
+    build = build_tree(workdir)
+    os.makedirs(wheel_dir, exist_ok=True)
+    out = os.path.join(workdir, "wheel")
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", "-w", out,
+         build)
+    wheels = os.listdir(out)
+    if len(wheels) != 1 or not wheels[0].endswith("-py3-none-any.whl"):
+        sys.exit(f"install_detectron2: expected one py3-none-any wheel, got {wheels}")
+    dst = os.path.join(wheel_dir, wheels[0])
+    shutil.copy(os.path.join(out, wheels[0]), dst)
+    return dst
 
 
 def main():
@@ -130,7 +156,17 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--force", action="store_true", help="reinstall the pure-Python package")
+    parser.add_argument(
+        "--wheel-dir",
+        metavar="DIR",
+        help="build the pure-Python package as a wheel into DIR instead of installing it",
+    )
     args = parser.parse_args()
+    if args.wheel_dir:
+        with tempfile.TemporaryDirectory(prefix="hpps_d2_detectron2_") as workdir:
+            path = build_wheel(workdir, args.wheel_dir)
+        print(f"install_detectron2: wrote {path} (detectron2 {PURE_VERSION}, Python package only).")
+        return
     state = installed_state()
     if state == "official":
         print("install_detectron2: an official detectron2 build (with detectron2._C) is installed; kept.")

@@ -102,7 +102,7 @@ def test_luperson_keys_dict_bytes_and_duplicates(root, caplog):
 
 
 def test_luperson_splits():
-    spec, full = luperson.SPLITS
+    spec, full, nl = luperson.SPLITS
     assert (spec.name, spec.subdir, spec.split, spec.domain) == (
         "luperson_30k",
         "luperson",
@@ -111,6 +111,7 @@ def test_luperson_splits():
     )
     assert spec.task == "reid" and not spec.labeled and spec.published == {"images": 30000}
     assert (full.name, full.split, full.task, full.labeled, full.published) == ("luperson_all", "all", "reid", False, {})
+    assert (nl.name, nl.subdir, nl.split, nl.domain, nl.labeled) == ("luperson_nl_all", "luperson_nl", "all", "luperson_nl", False)
 
 
 def test_luperson_missing_root_and_files(tmp_path, root):

@@ -24,7 +24,7 @@ def test_loader_counts_equal_manifest(world, spec):
 
 
 @pytest.mark.parametrize(
-    "name", ["cuhk03_detected_train", "cuhk03_labeled_query", "luperson_30k", "prw_query"]
+    "name", ["cuhk03_detected_train", "cuhk03_labeled_query", "luperson_30k", "luperson_nl_all", "prw_query"]
 )
 def test_pixels_are_readable(world, name):
     """Records whose pixels live in HDF5 (detected CUHK03) or LMDB (LUPerson) decode as images

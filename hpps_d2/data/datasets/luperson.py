@@ -248,3 +248,8 @@ SPLITS = [
 # every crop; 4,180,243 by LUPerson's paper, a count not verified against the released files:
 # none is published here
 SPLITS.append(dataclasses.replace(SPLITS[0], name="luperson_all", loader=load_luperson_all, split="all", published={}))
+# LUPerson-NL (about 10.7M crops of 21K videos; LUP-NL/convert_lmdb.py writes the same LMDB +
+# keys.pkl, a dict {"keys", "pids"} with noisy track ids): every crop, each its own
+# pseudo-identity as for LUPerson. Its track ids are not used as labels (ours: the paper pre-trains
+# on unlabeled LUPerson; reading them as labels, PNL-style, is not built).
+SPLITS.append(dataclasses.replace(SPLITS[1], name="luperson_nl_all", subdir="luperson_nl", domain="luperson_nl"))
