@@ -281,3 +281,15 @@ def test_report_sampling_section_by_hand(tmp_path):
     # differences -1, -2, 0: mean -1, std 1, n 3
     half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
     assert f"Sampled - exact, paired by fine-tuning seed: -1.00 [{-1 - half:+.2f}, {-1 + half:+.2f}] (n=3) mAP (-2.0%)." in text
+
+
+def test_tab1_more_adds_seeds_to_the_main_rows_only():
+    runs = {r.key: r for r in study.plan(["tab1_more"], backbones=("shufflenet", "r18"), seeds=3, tab1_seeds=5)}
+    fts = sorted(k for k, r in runs.items() if r.kind == "finetune")
+    assert fts == sorted(
+        [f"ft_shufflenet_{src}_f100_s{s}" for s in (3, 4) for src in ("gen", "random", "pre_shufflenet_d5_p0_whole", "pre_shufflenet_d5_p1_whole")]
+    )
+    assert all(r.backbone == "shufflenet" for r in runs.values())
+    # planned after calib and sample, before Tab. 4
+    keys = [r.key for r in study.plan(["tab1", "calib", "sample", "tab1_more", "tab4"], backbones=("shufflenet",))]
+    assert keys.index("ft_shufflenet_pre_shufflenet_d5_r0.1_p0_whole_f100_s2") < keys.index("ft_shufflenet_gen_f100_s3") < keys.index("pre_shufflenet_d5_random_paste_p0")
