@@ -90,7 +90,7 @@ DATASETS = (
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 #: ``size``: fractions of every pre-training set (1.0: the whole synthetic sub-task data).
 SIZES = (0.125, 0.25, 0.5, 1.0)
-PARTS = ("tab1", "calib", "sample", "tab1_more", "tab4", "tab5", "fig5", "fig6", "size", "reid")
+PARTS = ("tab1", "sample", "calib", "tab1_more", "tab4", "tab5", "fig5", "fig6", "size", "reid")
 REID_TEST = ("synth_msmt17_query", "synth_cuhk03_labeled_query")
 #: Seconds per training iteration of one 1-thread stage beside another on the project's 2 CPU
 #: cores, used only for the budget estimate of :func:`estimate_minutes` (results/README.md,
