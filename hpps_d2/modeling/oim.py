@@ -31,7 +31,7 @@ When it runs is ours: both update inside the autograd backward, before (and whet
 optimizer steps, with every row, and SeqNet all-gathers in the forward (models/oim.py L66-69).
 """
 import logging
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -68,7 +68,13 @@ class OIMLoss(nn.Module):
         momentum: float = 0.5,
         scale: float = 30.0,
         unlabeled: int = -1,
+        *,
+        table_rows: Optional[int] = None,
+        table_dtype: torch.dtype = torch.float32,
     ):
+        """``table_rows`` / ``table_dtype``: the rows and dtype of the ``lut`` buffer this process
+        allocates (default: every identity, float32); :class:`~.oim_sharded.ShardedOIMLoss`
+        allocates its shard only."""
         super().__init__()
         if num_identities < 1:
             raise ValueError(f"OIM needs at least one identity, got num_identities={num_identities}")
@@ -76,7 +82,8 @@ class OIMLoss(nn.Module):
         self.momentum = momentum
         self.scale = scale
         self.unlabeled = unlabeled
-        self.register_buffer("lut", torch.zeros(num_identities, num_features))
+        rows = num_identities if table_rows is None else table_rows
+        self.register_buffer("lut", torch.zeros(rows, num_features, dtype=table_dtype))
         self.register_buffer("cq", torch.zeros(queue_size, num_features))
         self.register_buffer("cq_head", torch.zeros((), dtype=torch.int64))
         self._pending: List[Tuple[torch.Tensor, torch.Tensor]] = []

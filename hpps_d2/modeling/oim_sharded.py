@@ -173,7 +173,10 @@ class ShardedOIMLoss(OIMLoss):
         sample_rate: float = 1.0,
         seed: int = 0,
     ):
-        super().__init__(num_features, num_identities, queue_size, momentum, scale, unlabeled)
+        world, rank = _world()
+        start, count = shard_range(num_identities, world, rank)
+        # this process's rows only, in their dtype: never the whole table, not even for a moment
+        super().__init__(num_features, num_identities, queue_size, momentum, scale, unlabeled, table_rows=count, table_dtype=table_dtype)
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
         if not 0.0 < sample_rate <= 1.0:
@@ -186,11 +189,10 @@ class ShardedOIMLoss(OIMLoss):
             self.register_buffer("sample_step", torch.zeros((), dtype=torch.int64))
         else:
             self.sample_step = torch.zeros((), dtype=torch.int64)
-        self.world_size, self.rank = _world()
+        self.world_size, self.rank = world, rank
         self.total_identities = num_identities
-        self.row_start, count = shard_range(num_identities, self.world_size, self.rank)
+        self.row_start = start
         self.chunk_rows = chunk_rows
-        self.lut = torch.zeros(count, num_features, dtype=table_dtype)
         # The loss's collectives run in a process group of their own: in the backward they would
         # otherwise interleave with DDP's gradient all-reduces on the default group, whose order
         # differs between ranks whenever their graphs differ (a hybrid batch mixes sources per

@@ -322,3 +322,34 @@ def test_half_precision_features_get_float32_logits_and_their_own_dtype_back():
     # the float32 loss of the bfloat16-rounded features, by hand
     logits = SCALE * xh.detach().float()[y >= 0] @ torch.cat([lut, cq]).t()
     torch.testing.assert_close(loss.detach(), F.cross_entropy(logits, y[y >= 0]), rtol=1e-6, atol=1e-6)
+
+
+# -- memory: a process never holds the whole table ------------------------------------------------ #
+def _peak_of_construction(rank, world, port, num_ids, dim, out_dir):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # peak resident set := current
+            f.write("5")
+
+        def status(field):
+            with open("/proc/self/status") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+        before = status("VmRSS")
+        oim = ShardedOIMLoss(dim, num_ids, queue_size=8)
+        torch.save({"peak": status("VmHWM") - before, "table": oim.lut.numel() * 4}, os.path.join(out_dir, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_building_a_shard_never_allocates_the_whole_table():
+    """2 processes, a 1 GiB table: each may allocate its 512 MiB rows, not the whole table first
+    (OIMLoss's constructor allocated L x D before the shard replaced it: the whole table in every
+    process, 10 GB each at LUPerson-NL's size, seen as a kill by the OOM killer in bench_oim_sharded)."""
+    num_ids, dim = 1 << 20, 256
+    with tempfile.TemporaryDirectory() as out_dir:
+        mp.spawn(_peak_of_construction, args=(2, _free_port(), num_ids, dim, out_dir), nprocs=2, join=True)
+        res = [torch.load(os.path.join(out_dir, f"{r}.pt"), weights_only=True) for r in range(2)]
+    for r in res:
+        assert r["table"] == num_ids // 2 * dim * 4
+        assert r["peak"] < 1.25 * r["table"], f"peak {r['peak'] / 2**20:.0f} MiB for a {r['table'] / 2**20:.0f} MiB shard"
