@@ -41,11 +41,11 @@ PAPER_EFFECTS = (
     ("Tab. 5 (intra vs intra + inter)", study.MAIN, "pre_shufflenet_d5_whole", (47.08 - 46.53) / 47.08),
 )
 
-_FT = re.compile(r"^(?P<kind>ft|ftval)_(?P<b>[a-z0-9]+)_(?P<src>.+)_f(?P<f>\d+)_s(?P<s>\d+)$")
+_FT = re.compile(r"^(?P<kind>ft|ftval)(?:x(?P<x>[\d.]+))?_(?P<b>[a-z0-9]+)_(?P<src>.+)_f(?P<f>\d+)_s(?P<s>\d+)$")
 _PSEED = re.compile(r"^(?P<pre>pre_.+)_p(?P<p>\d+)_(?P<init>whole|backbone)$")
 
 
-def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: float = 1.0, metric: str = MAP, val: bool = False) -> Dict:
+def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: float = 1.0, metric: str = MAP, val: bool = False, schedule: float = 1.0) -> Dict:
     """
     The values of one arm: fine-tuning runs of ``backbone`` from ``src`` at ``fraction``.
 
@@ -53,6 +53,7 @@ def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: floa
         src: "random", "gen", or ``"<pre-training key without _p<seed>>_<whole|backbone>"``: then
             every pre-training seed belongs to the arm.
         val: the ``calib`` runs on the validation split (``ftval_*``) instead of the test runs.
+        schedule: runs fine-tuned this many times the config's iterations (``ftvalx2_*``: 2).
 
     Returns:
         dict: seed key (fine-tuning seed; ``(pre seed, fine-tuning seed)`` for a pre-trained arm)
@@ -63,6 +64,8 @@ def arm_values(results: Dict[str, dict], backbone: str, src: str, fraction: floa
     for key, entry in results.items():
         m = _FT.match(key)
         if not m or m["kind"] != ("ftval" if val else "ft") or m["b"] != backbone or int(m["f"]) != f:
+            continue
+        if float(m["x"] or 1.0) != schedule:
             continue
         value = entry.get("metrics", {}).get(metric)
         if value is None:
@@ -186,8 +189,8 @@ def _spread_rows(results) -> List[str]:
     return rows
 
 
-def _metric_cells(results, backbone, src, fraction=1.0, val=False) -> List[str]:
-    return [_fmt(arm_values(results, backbone, src, fraction, metric, val)) for metric in (VAL_METRICS if val else (MAP, TOP1, DET))]
+def _metric_cells(results, backbone, src, fraction=1.0, val=False, schedule=1.0) -> List[str]:
+    return [_fmt(arm_values(results, backbone, src, fraction, metric, val, schedule)) for metric in (VAL_METRICS if val else (MAP, TOP1, DET))]
 
 
 def _calib_rows(results) -> List[str]:
@@ -200,11 +203,14 @@ def _calib_rows(results) -> List[str]:
     lr = float(study._config(study.PRETRAIN_CFG[m]).SOLVER.BASE_LR)
     arms = (("ImageNet stand-in", "gen"), (f"hybrid pre-trained, lr {lr:g} (the study's)", _pre()),
             (f"hybrid pre-trained, lr {study.REJECTED_LR:g} (rejected)", _pre(suffix=f"_lr{study.REJECTED_LR:g}")))
+    x = study.CALIB_SCHEDULE
+    arms = [(name, src, 1.0) for name, src in arms] + [
+        (f"ImageNet stand-in, {x:g}x fine-tuning", "gen", x), (f"hybrid pre-trained (the study's), {x:g}x fine-tuning", _pre(), x)]
     rows = ["| init | val mAP | val top-1 | val det AP |", "|---|---|---|---|"]
-    rows += [f"| {name} | " + " | ".join(_metric_cells(results, m, src, val=True)) + " |" for name, src in arms]
+    rows += [f"| {name} | " + " | ".join(_metric_cells(results, m, src, val=True, schedule=k)) + " |" for name, src, k in arms]
     rows += ["", "| B vs A | B - A (val mAP) [95% CI] | relative |", "|---|---|---|"]
-    for (na, a), (nb, b) in ((arms[0], arms[1]), (arms[2], arms[1]), (arms[0], arms[2])):
-        d = paired_difference(*(arm_values(results, m, x, 1.0, VAL_METRICS[0], val=True) for x in (a, b)))
+    for (na, a, ka), (nb, b, kb) in ((arms[0], arms[1]), (arms[2], arms[1]), (arms[0], arms[2]), (arms[3], arms[4]), (arms[0], arms[3])):
+        d = paired_difference(*(arm_values(results, m, src, 1.0, VAL_METRICS[0], True, k) for src, k in ((a, ka), (b, kb))))
         rows.append(f"| {nb} vs {na} | {d} | {_relative(d)} |")
     return rows
 

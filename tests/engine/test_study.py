@@ -224,7 +224,19 @@ def test_calibration_runs_use_the_validation_split_and_the_rejected_lr():
     assert _opts(rejected)["SOLVER.BASE_LR"] == "0.02" and "SOLVER.BASE_LR" not in _opts(runs["pre_shufflenet_d5_p0"])
     assert study._config(rejected.config, rejected.opts).SOLVER.BASE_LR == 0.02
     assert runs["ftval_shufflenet_pre_shufflenet_d5_lr0.02_p0_whole_f100_s1"].source == rejected.key
-    assert len(runs) == 1 + 2 + 3 * 2  # stand-in, two pre-trainings, three arms x two seeds
+    # the fine-tuning budget: the stand-in and the study's pre-training at twice the iterations
+    long, short = runs["ftvalx2_shufflenet_gen_f100_s1"], study._config(gen.config, gen.opts).SOLVER
+    cfg = study._config(long.config, long.opts).SOLVER
+    assert cfg.MAX_ITER == 2 * short.MAX_ITER and tuple(cfg.STEPS) == tuple(2 * x for x in short.STEPS)
+    assert _opts(long)["DATASETS.TRAIN"] == "('synth_prw_val_train',)" and long.source == "gen_shufflenet"
+    assert runs["ftvalx2_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"].source == "pre_shufflenet_d5_p0"
+    assert len(runs) == 1 + 2 + 3 * 2 + 2 * 2  # stand-in, two pre-trainings, three arms x two seeds, two long arms
+    # a long run is no arm of the standard schedule, and the other way round
+    both = {"ftval_shufflenet_gen_f100_s0": _ft(50.0), "ftvalx2_shufflenet_gen_f100_s0": _ft(60.0)}
+    mv = study_report.VAL_METRICS[0]
+    val = {k: {"metrics": {mv: v["metrics"][study_report.MAP]}} for k, v in both.items()}
+    assert study_report.arm_values(val, "shufflenet", "gen", 1.0, mv, True, 2.0) == {0: 60.0}
+    assert study_report.arm_values(val, "shufflenet", "gen", 1.0, mv, True) == {0: 50.0}
     # the val runs are no test-split arm: they never enter a Tab. 1 cell
     assert study_report.arm_values({"ftval_shufflenet_gen_f100_s0": _ft(50.0)}, "shufflenet", "gen") == {}
 
@@ -250,6 +262,11 @@ def test_report_calibration_section_by_hand(tmp_path):
     # the rejected lr against the stand-in: 22-28, 25-30, 20-26 = -6, -5, -6
     row = next(l for l in text.splitlines() if l.startswith("| hybrid pre-trained, lr 0.02 (rejected) vs ImageNet"))
     assert row.split(" | ")[1].startswith("-5.67 [")
+    results["ftvalx2_shufflenet_gen_f100_s0"], results["ftvalx2_shufflenet_gen_f100_s1"] = ftval(40.0), ftval(44.0)
+    text = open(study_report.write_report(results, str(tmp_path), study.plan(["calib"], seeds=3))).read()
+    assert "| ImageNet stand-in, 2x fine-tuning | 42.00 ± 2.83 |" in text
+    row = next(l for l in text.splitlines() if l.startswith("| ImageNet stand-in, 2x fine-tuning vs ImageNet stand-in |"))
+    assert row.split(" | ")[1].startswith("+13.00 [")  # 40-28, 44-30 (n = 2)
     # none of it reaches the test-split verdicts
     assert "| Tab. 1 | ShuffleNetV2 x0.5: hybrid pre-trained > ImageNet (stand-in) | +19.5% mAP | not run | not run |" in text
 
