@@ -1,4 +1,5 @@
-"""Weight conversion: external backbones in, pre-trained weights out (see :mod:`.convert`);
+"""Weight conversion: external backbones in, pre-trained weights out (see :mod:`.convert`), the
+whole model in SeqNet's layout both ways (:mod:`.seqnet`);
 reading weight files without running code (:mod:`.io`, :mod:`.checkpointer`)."""
 
 from .convert import (
@@ -22,6 +23,7 @@ from .convert import (
     unwrap_state_dict,
     whole_model_for_finetuning,
 )
+from .seqnet import d2_to_seqnet, seqnet_to_d2
 from .io import (
     UnsafeWeightsError,
     WeightsFileError,
@@ -50,6 +52,8 @@ __all__ = [
     "torchvision_shufflenet_to_d2",
     "unwrap_state_dict",
     "whole_model_for_finetuning",
+    "d2_to_seqnet",
+    "seqnet_to_d2",
     "UnsafeWeightsError",
     "WeightsFileError",
     "load_weights_file",
