@@ -31,6 +31,9 @@ Query records carry the protocol galleries of every ``TestG<k>.mat`` on disk, co
     }}
 
 The list is kept exactly as the file gives it, duplicated entries and the query image included.
+The arrays are views into one array per size, parsed once and cached (read-only) by
+:mod:`hpps_d2.data.protocol_cache`, keyed by ``Images.mat``, ``pool.mat`` and every
+``TestG<k>.mat``; the query images' sizes are read on every load.
 A query (or gallery entry) whose image is not in ``Images.mat`` or not in ``pool.mat`` is a
 :class:`DatasetFormatError` naming the protocol file and the query index.
 This module also holds the small MATLAB readers shared with :mod:`.prw`.
@@ -44,6 +47,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from detectron2.structures import BoxMode
 
+from ..protocol_cache import load_or_build
 from .catalog import standard_splits
 from .matlab import (
     Box,
@@ -77,6 +81,8 @@ _PROTOCOL_DIR = os.path.join("annotation", "test", "train_test")
 _TESTG_FILE = re.compile(r"^TestG(\d+)\.mat$")
 #: The protocol file that defines the queries and the gallery identities.
 _REFERENCE_SIZE = 50
+#: Bumped whenever the cached query protocol (:func:`_query_protocol`) changes.
+_QUERY_CACHE_VERSION = 1
 
 def _read_images(dataset_dir: str) -> Dict[str, List[Box]]:
     """``Images.mat`` -> {imname: boxes in file order}, in ``Img`` order."""
@@ -331,31 +337,53 @@ def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
     return records
 
 
-def _gallery_list(gallery: list, pool_index: Dict[str, int], where: str) -> dict:
+def _gallery_arrays(
+    galleries: list, pool_index: Dict[str, int], where: str
+) -> Dict[str, np.ndarray]:
+    """
+    The gallery lists of one ``TestG<k>.mat``, all queries concatenated: query ``q``'s list is
+    ``images[offsets[q]:offsets[q + 1]]``, its positives ``pos_index`` / ``pos_boxes`` rows
+    ``pos_offsets[q]:pos_offsets[q + 1]`` (``where``: ``"<path> TestG<k>"``).
+    """
     images, pos_index, pos_boxes = [], [], []
-    for j, (name, box) in enumerate(gallery):
-        if name not in pool_index:
-            raise DatasetFormatError(f"{where}.Gallery[{j}]: image '{name}' is not in pool.mat")
-        images.append(pool_index[name])
-        if box is not None:
-            pos_index.append(j)
-            pos_boxes.append(xywh_to_xyxy(box))
+    offsets, pos_offsets = [0], [0]
+    for q, gallery in enumerate(galleries):
+        for j, (name, box) in enumerate(gallery):
+            if name not in pool_index:
+                raise DatasetFormatError(
+                    f"{where}[{q}].Gallery[{j}]: image '{name}' is not in pool.mat"
+                )
+            images.append(pool_index[name])
+            if box is not None:
+                pos_index.append(j)
+                pos_boxes.append(xywh_to_xyxy(box))
+        offsets.append(len(images))
+        pos_offsets.append(len(pos_index))
     return {
         "images": np.asarray(images, dtype=np.int32),
+        "offsets": np.asarray(offsets, dtype=np.int64),
         "pos_index": np.asarray(pos_index, dtype=np.int32),
+        "pos_offsets": np.asarray(pos_offsets, dtype=np.int64),
         "pos_boxes": np.asarray(pos_boxes, dtype=np.float32).reshape(-1, 4),
     }
 
 
-def _load_queries(dataset_dir: str) -> List[dict]:
+def _query_protocol(dataset_dir: str, files: Dict[int, str]) -> Tuple[dict, dict]:
+    """
+    Parse the query protocol (``Images.mat``, ``pool.mat``, every ``TestG<k>.mat``) into arrays.
+
+    Returns:
+        arrays: ``query_names`` / ``query_idnames`` (Q,) str, ``query_boxes`` (Q, 4) float64
+            XYXY, and per size k ``g<k>_<name>`` for each array of :func:`_gallery_arrays`.
+        meta: ``sizes`` (the k, ascending) and ``warnings``: ``[path, sizes found, k]`` per file
+            whose lists do not all hold k images.
+    """
     images = _read_images(dataset_dir)
     pool_index = {name: i for i, name in enumerate(_read_pool(dataset_dir, images))}
-    files = _protocol_files(dataset_dir)
     ref_path = files[_REFERENCE_SIZE]
-    queries, _ = _read_protocol(ref_path, _REFERENCE_SIZE)
-    records = []
+    queries, ref_galleries = _read_protocol(ref_path, _REFERENCE_SIZE)
     annotation = os.path.join(dataset_dir, "annotation")
-    for q, (name, box, idname) in enumerate(queries):
+    for q, (name, _, _) in enumerate(queries):
         where = f"{ref_path} TestG{_REFERENCE_SIZE}[{q}].Query"
         if name not in images:
             raise DatasetFormatError(
@@ -367,6 +395,56 @@ def _load_queries(dataset_dir: str) -> List[dict]:
                 f"{where}: image '{name}' is not in {os.path.join(annotation, 'pool.mat')} "
                 "(the test images); expected a query on a test image, not a train image"
             )
+    arrays = {
+        "query_names": np.array([name for name, _, _ in queries], dtype=str),
+        "query_idnames": np.array([idname for _, _, idname in queries], dtype=str),
+        "query_boxes": np.array(
+            [xywh_to_xyxy(box) for _, box, _ in queries], dtype=np.float64
+        ).reshape(-1, 4),
+    }
+    warnings = []
+    for k, path in files.items():  # one file at a time: TestG4000 alone is large
+        if k == _REFERENCE_SIZE:
+            file_queries, galleries = queries, ref_galleries
+        else:
+            file_queries, galleries = _read_protocol(path, k)
+        if len(file_queries) != len(queries):
+            raise DatasetFormatError(
+                f"{path}: lists {len(file_queries)} queries, {ref_path} lists {len(queries)}"
+            )
+        for q, query in enumerate(file_queries):
+            if query != queries[q]:
+                raise DatasetFormatError(
+                    f"{path} TestG{k}[{q}].Query: {query} differs from the query of the same "
+                    f"index in {ref_path}, {queries[q]} (files must list the same queries in order)"
+                )
+        sizes = {len(gallery) for gallery in galleries}
+        if sizes != {k}:
+            warnings.append([path, sorted(sizes), k])
+        for field, a in _gallery_arrays(galleries, pool_index, f"{path} TestG{k}").items():
+            arrays[f"g{k}_{field}"] = a
+        del file_queries, galleries
+    return arrays, {"sizes": list(files), "warnings": warnings}
+
+
+def _load_queries(dataset_dir: str) -> List[dict]:
+    images_mat, _, _, pool_mat = _annotation_files(dataset_dir)
+    require_path(images_mat, _NAME, _SECTION)
+    require_path(pool_mat, _NAME, _SECTION)
+    files = _protocol_files(dataset_dir)
+    arrays, meta = load_or_build(
+        "cuhk_sysu.query",
+        _QUERY_CACHE_VERSION,
+        dataset_dir,
+        [images_mat, pool_mat] + list(files.values()),
+        lambda depend: _query_protocol(dataset_dir, files),
+    )
+    for path, sizes, k in meta["warnings"]:
+        logger.warning("%s: gallery lists hold %s images, not %d", path, sizes, k)
+    ref_path = files[_REFERENCE_SIZE]
+    records = []
+    names, idnames = arrays["query_names"].tolist(), arrays["query_idnames"].tolist()
+    for q, (name, box, idname) in enumerate(zip(names, arrays["query_boxes"].tolist(), idnames)):
         field = f"TestG{_REFERENCE_SIZE}[{q}].Query.imname"
         file_name = _image_path(dataset_dir, name, ref_path, field)
         height, width = image_size(file_name)
@@ -376,29 +454,22 @@ def _load_queries(dataset_dir: str) -> List[dict]:
                 "image_id": name,
                 "height": height,
                 "width": width,
-                "query": {"bbox": xywh_to_xyxy(box), "person_id": q},
+                "query": {"bbox": box, "person_id": q},
                 "query_name": idname,
                 "gallery_lists": {},
             }
         )
-    for k, path in files.items():  # one file at a time: TestG4000 alone is large
-        file_queries, galleries = _read_protocol(path, k)
-        if len(file_queries) != len(queries):
-            raise DatasetFormatError(
-                f"{path}: lists {len(file_queries)} queries, {ref_path} lists {len(queries)}"
-            )
-        sizes = set()
-        for q, (query, gallery) in enumerate(zip(file_queries, galleries)):
-            if query != queries[q]:
-                raise DatasetFormatError(
-                    f"{path} TestG{k}[{q}].Query: {query} differs from the query of the same "
-                    f"index in {ref_path}, {queries[q]} (files must list the same queries in order)"
-                )
-            sizes.add(len(gallery))
-            where = f"{path} TestG{k}[{q}]"
-            records[q]["gallery_lists"][k] = _gallery_list(gallery, pool_index, where)
-        if sizes != {k}:
-            logger.warning("%s: gallery lists hold %s images, not %d", path, sorted(sizes), k)
+    for k in meta["sizes"]:  # views into the shared (read-only) arrays, one list per query
+        images, offsets = arrays[f"g{k}_images"], arrays[f"g{k}_offsets"].tolist()
+        pos_index, pos_boxes = arrays[f"g{k}_pos_index"], arrays[f"g{k}_pos_boxes"]
+        pos_offsets = arrays[f"g{k}_pos_offsets"].tolist()
+        for q, record in enumerate(records):
+            a, b = pos_offsets[q], pos_offsets[q + 1]
+            record["gallery_lists"][k] = {
+                "images": images[offsets[q] : offsets[q + 1]],
+                "pos_index": pos_index[a:b],
+                "pos_boxes": pos_boxes[a:b],
+            }
     return records
 
 

@@ -22,14 +22,20 @@ are clipped to the image and dropped when of non-positive size or fully outside 
 regions become ``"ignore_regions"``: a list of polygons ``[[x, y], ...]``. The ``image_id`` of a
 record is its ``file_name`` relative to the dataset root, so that a query finds its gallery image.
 Every drop and every repair is counted and logged.
+
+The query split's parse (``query.json`` and ``val.json``) is cached by
+:mod:`hpps_d2.data.protocol_cache`; image sizes and the clipping of query boxes (and its counts)
+are redone on every load.
 """
 
 import json
 import os
 from typing import Dict, List, Tuple
 
+import numpy as np
 from detectron2.structures import BoxMode
 
+from ..protocol_cache import load_or_build
 from .catalog import standard_splits
 from .common import (
     UNLABELED,
@@ -52,6 +58,8 @@ _NAME = "PoseTrack21"
 _SECTION = "PoseTrack21"
 _ANNO_DIR = "posetrack_person_search"
 _FILES = {"train": "train.json", "gallery": "val.json", "query": "query.json"}
+#: Bumped whenever the cached query table (:func:`_query_table`) changes.
+_QUERY_CACHE_VERSION = 1
 
 
 def _is_number(v) -> bool:
@@ -238,15 +246,24 @@ def _load_scenes(dataset_dir: str, split: str, skips: SkipCounter) -> List[dict]
     return records
 
 
-def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+def _query_table(dataset_dir: str) -> Tuple[dict, dict]:
+    """
+    Parse ``query.json`` and find each query's image in ``val.json`` (the cached part).
+
+    Returns:
+        arrays: per annotation, ``box`` (N, 4) float64 (XYXY as stored), ``pid`` (N,) int64,
+            ``rel`` (N,) str (the image's ``file_name``), ``field`` (N,) str (where that name
+            was read, e.g. ``images[3].file_name``) and ``from_query`` (N,) bool (read in
+            ``query.json``, else in ``val.json``).
+        meta: ``query_ids``, each annotation's ``id`` as the file gives it (its index if none).
+    """
     gallery_path = os.path.join(dataset_dir, _ANNO_DIR, _FILES["gallery"])
     query_path = os.path.join(dataset_dir, _ANNO_DIR, _FILES["query"])
     gallery = _parse_images(gallery_path, _read_json(gallery_path), SkipCounter(gallery_path))
     by_file = {im["file_name"]: image_id for image_id, im in gallery.items()}
     data = _read_json(query_path, need_images=False)
     query_images = _parse_images(query_path, data, SkipCounter(query_path))
-    sizes: Dict[str, Tuple[int, int]] = {}
-    records = []
+    rows, query_ids = [], []
     for j, ann in enumerate(data["annotations"]):
         where = f"{query_path} annotations[{j}]"
         image_id, box, pid = _parse_annotation(ann, where)
@@ -263,9 +280,45 @@ def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
                 f"{gallery_path} (looked up by image id and by file_name)"
             )
         # the file that gave the file_name: query.json, or val.json when found by image id
-        file_path = query_path if source.startswith(query_path + " ") else gallery_path
-        with reading_annotation(file_path):
-            field = f"{source[len(file_path) + 1:]}.file_name"
+        from_query = source.startswith(query_path + " ")
+        file_path = query_path if from_query else gallery_path
+        rows.append((box, pid, rel, f"{source[len(file_path) + 1:]}.file_name", from_query))
+        query_ids.append(ann.get("id", j))
+    arrays = {
+        "box": np.array([r[0] for r in rows], dtype=np.float64).reshape(-1, 4),
+        "pid": np.array([r[1] for r in rows], dtype=np.int64),
+        "rel": np.array([r[2] for r in rows], dtype=str),
+        "field": np.array([r[3] for r in rows], dtype=str),
+        "from_query": np.array([r[4] for r in rows], dtype=bool),
+    }
+    return arrays, {"query_ids": query_ids}
+
+
+def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+    gallery_path = os.path.join(dataset_dir, _ANNO_DIR, _FILES["gallery"])
+    query_path = os.path.join(dataset_dir, _ANNO_DIR, _FILES["query"])
+    require_path(gallery_path, _NAME, _SECTION)
+    require_path(query_path, _NAME, _SECTION)
+    arrays, meta = load_or_build(
+        "posetrack21.query",
+        _QUERY_CACHE_VERSION,
+        dataset_dir,
+        [query_path, gallery_path],
+        lambda depend: _query_table(dataset_dir),
+    )
+    sizes: Dict[str, Tuple[int, int]] = {}
+    records = []
+    rows = zip(
+        arrays["box"].tolist(),
+        arrays["pid"].tolist(),
+        arrays["rel"].tolist(),
+        arrays["field"].tolist(),
+        arrays["from_query"].tolist(),
+        meta["query_ids"],
+    )
+    for j, (box, pid, rel, field, from_query, query_id) in enumerate(rows):
+        where = f"{query_path} annotations[{j}]"
+        with reading_annotation(query_path if from_query else gallery_path):
             file_name = confined_path(os.path.join(dataset_dir, rel), field)
         if rel not in sizes:
             sizes[rel] = image_size(file_name)
@@ -273,7 +326,6 @@ def _load_queries(dataset_dir: str, skips: SkipCounter) -> List[dict]:
         box = _fit_box(box, height, width, skips, where)
         if box is None:
             continue
-        query_id = ann.get("id", j)
         if not _is_id(query_id):
             raise DatasetFormatError(f"{where}.id: expected an annotation id, got {query_id!r}")
         records.append(

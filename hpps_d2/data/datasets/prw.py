@@ -46,6 +46,10 @@ The switch (ours) is the ``boxes`` argument of :func:`load_prw`; the registered 
 (``prw_*``, ``synth_prw_*``) call the loader without it, which then reads the environment variable
 ``HPPS_PRW_BOXES`` (``int32`` when unset) at load time, e.g. ``HPPS_PRW_BOXES=float``. Coordinates
 are returned as Python floats either way.
+
+The query split's parse (``query_info.txt`` checked against ``frame_test.mat``, every test
+annotation and ``frame_train.mat``) is cached by :mod:`hpps_d2.data.protocol_cache`, per box
+convention, with its skip counts; frame sizes and query crops are read on every load.
 """
 
 import os
@@ -55,6 +59,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from detectron2.structures import BoxMode
 
+from ..protocol_cache import load_or_build
 from .catalog import standard_splits
 from .common import (
     UNLABELED,
@@ -97,6 +102,8 @@ _QUERY_FORMAT = "'pid x y w h frame_name' (six fields separated by spaces)"
 #: Box coordinate conventions (module docstring) and the environment variable that picks one.
 BOX_CONVENTIONS = ("int32", "float")
 BOXES_ENV = "HPPS_PRW_BOXES"
+#: Bumped whenever the cached query table (:func:`_query_table`) changes.
+_QUERY_CACHE_VERSION = 1
 
 
 def _box_convention(boxes) -> str:
@@ -286,10 +293,13 @@ def parse_query_line(line: str, where: str) -> Tuple[int, List[float], str]:
     return int(pid), values[1:], frame
 
 
-def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set]:
+def _gallery_pid_frames(
+    dataset_dir: str, boxes_as: str, depend=lambda p: p
+) -> Tuple[dict, set, set]:
     """
     ({raw pid: set of test frames showing it}, set of test frames, set of train frames), for the
-    query checks (docs: a query's gallery is every test frame but its own).
+    query checks (docs: a query's gallery is every test frame but its own). ``depend`` is called
+    on each annotation file before it is read (:func:`~hpps_d2.data.protocol_cache.load_or_build`).
     """
     list_name, list_var = _FRAME_LISTS["gallery"]
     list_path = os.path.join(dataset_dir, list_name)
@@ -297,7 +307,7 @@ def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set
     test = _read_frame_list(dataset_dir, "gallery")
     for index, frame in enumerate(test):
         with reading_annotation(list_path):
-            path = _frame_paths(dataset_dir, frame, f"{list_var}[{index}]")[0]
+            path = depend(_frame_paths(dataset_dir, frame, f"{list_var}[{index}]")[0])
         _, pids = _frame_boxes(path, read_prw_annotation(path), SkipCounter(path), boxes_as)
         for pid in pids:
             if pid != UNLABELED:
@@ -307,28 +317,33 @@ def _gallery_pid_frames(dataset_dir: str, boxes_as: str) -> Tuple[dict, set, set
     return pid_frames, set(test), train
 
 
-def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
-    path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
-    frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
-    crops_dir = os.path.join(dataset_dir, "query_box")
-    pid_frames, test_frames, train_frames = _gallery_pid_frames(dataset_dir, boxes_as)
-    records = []
+def _query_table(dataset_dir: str, boxes_as: str, depend) -> Tuple[dict, dict]:
+    """
+    Parse ``query_info.txt`` and check it against the test annotations (the cached part).
+
+    Returns:
+        arrays: per non-empty line, ``lineno`` (N,) int64, ``pid`` (N,) int64, ``frame`` (N,) str,
+            ``box`` (N, 4) float64 (the query box, converted and clipped), ``kept`` (N,) bool
+            (False: the box was dropped).
+        meta: ``skips``, the counted items as ``[reason, count, examples]``.
+    """
+    path = os.path.join(dataset_dir, "query_info.txt")
+    pid_frames, test_frames, train_frames = _gallery_pid_frames(dataset_dir, boxes_as, depend)
+    skips = SkipCounter(path)
+    rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
             pid, (x, y, w, h), frame = parse_query_line(line, where)
-            with reading_annotation(path):  # refused before the frame or the crop is touched
-                file_name = os.path.join(frames_dir, frame + ".jpg")
-                file_name = confined_path(file_name, f"line {lineno}")
-                crop = os.path.join(crops_dir, f"{pid}_{frame}.jpg")
-                crop = confined_path(crop, f"line {lineno}", "query crop path")
             raw = [x, y, x + w, y + h]
             if boxes_as == "int32":
                 raw = _to_int32(raw)  # truncated before the clip (SeqNet L35-36, NAE4PS L81-82)
             box = [max(v, 0.0) for v in raw]  # converted first, then clipped (SeqNet / NAE)
-            if box[2] <= box[0] or box[3] <= box[1]:
+            kept = not (box[2] <= box[0] or box[3] <= box[1])
+            rows.append((lineno, pid, frame, box, kept))
+            if not kept:
                 skips.add("query box of non-positive size (query dropped)", where)
                 continue
             if box != raw:
@@ -342,18 +357,61 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
                 skips.add("query frame not listed in frame_test.mat (kept)", where)
             if not pid_frames.get(pid, set()) - {frame}:
                 skips.add(_NO_MATCH, where)
-            height, width = image_size(file_name)
-            record = {
-                "file_name": file_name,
-                "image_id": frame + ".jpg",
-                "height": height,
-                "width": width,
-                "query": {"bbox": box, "person_id": pid},
-                "camera_id": _camera_id(frame, where),
-            }
-            if os.path.isfile(crop):
-                record["query_box_file"] = crop
-            records.append(record)
+    arrays = {
+        "lineno": np.array([r[0] for r in rows], dtype=np.int64),
+        "pid": np.array([r[1] for r in rows], dtype=np.int64),
+        "frame": np.array([r[2] for r in rows], dtype=str),
+        "box": np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4),
+        "kept": np.array([r[4] for r in rows], dtype=bool),
+    }
+    counted = [[r, n, skips.examples.get(r, [])] for r, n in skips.counts.items()]
+    return arrays, {"skips": counted}
+
+
+def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
+    path = require_path(os.path.join(dataset_dir, "query_info.txt"), _NAME, _SECTION)
+    frames_dir = require_path(os.path.join(dataset_dir, "frames"), _NAME, _SECTION)
+    crops_dir = os.path.join(dataset_dir, "query_box")
+    lists = [os.path.join(dataset_dir, _FRAME_LISTS[s][0]) for s in ("gallery", "train")]
+    arrays, meta = load_or_build(
+        "prw.query",
+        _QUERY_CACHE_VERSION,
+        dataset_dir,
+        [path] + lists,
+        lambda depend: _query_table(dataset_dir, boxes_as, depend),
+        scope={"boxes": boxes_as},
+    )
+    for reason, n, examples in meta["skips"]:
+        skips.counts[reason] += n
+        skips.examples[reason].extend(examples[: skips.max_examples])
+    records = []
+    rows = zip(
+        arrays["lineno"].tolist(),
+        arrays["pid"].tolist(),
+        arrays["frame"].tolist(),
+        arrays["box"].tolist(),
+        arrays["kept"].tolist(),
+    )
+    for lineno, pid, frame, box, kept in rows:
+        with reading_annotation(path):  # refused before the frame or the crop is touched
+            file_name = os.path.join(frames_dir, frame + ".jpg")
+            file_name = confined_path(file_name, f"line {lineno}")
+            crop = os.path.join(crops_dir, f"{pid}_{frame}.jpg")
+            crop = confined_path(crop, f"line {lineno}", "query crop path")
+        if not kept:
+            continue
+        height, width = image_size(file_name)
+        record = {
+            "file_name": file_name,
+            "image_id": frame + ".jpg",
+            "height": height,
+            "width": width,
+            "query": {"bbox": box, "person_id": pid},
+            "camera_id": _camera_id(frame, f"{path}:{lineno}"),
+        }
+        if os.path.isfile(crop):
+            record["query_box_file"] = crop
+        records.append(record)
     return records
 
 
