@@ -290,6 +290,7 @@ def search_cuhk_sysu(
     query_features: np.ndarray,
     gallery: GalleryDetections,
     sizes: Optional[Sequence[int]] = None,
+    path: str = "auto",
 ) -> Dict[str, SearchResult]:
     """
     CUHK-SYSU search at every gallery size.
@@ -299,6 +300,7 @@ def search_cuhk_sysu(
         query_features: (Q, D) query embeddings, in query record order.
         gallery: kept detections of the gallery images, in gallery record order.
         sizes: gallery sizes (-1 = full set); None = every size of the lists, then the full set.
+        path: how list galleries are scored (:func:`run_search`): by cost, or forced.
 
     Returns:
         ``{"g<k>": SearchResult, ..., "full": SearchResult}``.
@@ -308,7 +310,7 @@ def search_cuhk_sysu(
         sizes = sorted(present) + [FULL_SET]
     index = gallery_image_index(gallery_records)
     targets, plans = cuhk_sysu_plans(query_records, index, sizes)
-    return run_search(query_features, gallery, targets, plans)
+    return run_search(query_features, gallery, targets, plans, path=path)
 
 
 def search_prw(

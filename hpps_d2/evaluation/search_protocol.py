@@ -14,7 +14,10 @@ This module computes the same numbers without walking images. sklearn's AP with 
 them; so only the true-positive scores and a few counts are needed:
 
 * the similarity of every query with every kept gallery detection is one matrix product per chunk
-  of queries, shared by every gallery definition (:class:`SearchPlan`) of the evaluation;
+  of queries, shared by every gallery definition (:class:`SearchPlan`) of the evaluation; or, when
+  every plan is a list and the lists are short enough for it to cost less (CUHK-SYSU TestG<k>
+  without the full set), only the detections of each query's listed images are scored
+  (:mod:`~hpps_d2.evaluation.gathered_search`; same values, same metrics);
 * which detections may match a target box (IoU test) is computed once per target
   (:class:`SearchTargets`), whatever the number of queries using it;
 * a query's true positive in an image is the maximum similarity over those detections;
@@ -32,6 +35,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from .gathered_search import choose_path, estimate_batches, gather_similarities, path_costs
 from .geometry import aligned_iou, search_iou_threshold
 from .ranking import Csr, count_below, expand_ranges
 
@@ -177,12 +181,16 @@ class SearchResult:
         hits: (Q, len(TOPK)) top-k success.
         count_gt, count_tp: (Q,) int64.
         valid: (Q,) the queries in the means (``count_gt > 0``).
+        path: how the similarities were computed: ``"matrix"`` (rows of the shared query x
+            detection matrix) or ``"gathered"`` (only the listed images' detections;
+            :mod:`~hpps_d2.evaluation.gathered_search`).
     """
 
     ap: np.ndarray
     hits: np.ndarray
     count_gt: np.ndarray
     count_tp: np.ndarray
+    path: str = "matrix"
     valid: np.ndarray = field(init=False)
 
     def __post_init__(self):
@@ -232,17 +240,24 @@ def _true_positive_scores(sims, rows, positives: Csr, qualifying: Csr, cols: _Co
         tp: (C, P) the true-positive similarities of each query row, ascending, -inf padded.
         count_tp: (C,) int64.
     """
-    num_rows = sims.shape[0]
+    return _tp_from_lookup(
+        lambda r, dets: sims[r, cols.of_det[dets]], sims.shape[0], sims.dtype, rows,
+        positives, qualifying,
+    )
+
+
+def _tp_from_lookup(lookup, num_rows, dtype, rows, positives: Csr, qualifying: Csr):
+    """:func:`_true_positive_scores` with ``lookup(row in chunk, detections)`` giving values."""
     owner, tids = positives.take(rows)
     pair, dets = qualifying.take(tids)
-    best = np.full(len(tids), -np.inf, dtype=sims.dtype)
+    best = np.full(len(tids), -np.inf, dtype=dtype)
     if len(dets):
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-        best[pair[starts]] = np.maximum.reduceat(sims[owner[pair], cols.of_det[dets]], starts)
+        best[pair[starts]] = np.maximum.reduceat(lookup(owner[pair], dets), starts)
     has = best > -np.inf
     owner, best = owner[has], best[has]
     count_tp = np.bincount(owner, minlength=num_rows).astype(np.int64)
-    tp = np.full((num_rows, max(1, int(count_tp.max(initial=0)))), -np.inf, dtype=sims.dtype)
+    tp = np.full((num_rows, max(1, int(count_tp.max(initial=0)))), -np.inf, dtype=dtype)
     position = np.arange(len(owner)) - (np.cumsum(count_tp) - count_tp)[owner]
     tp[owner, position] = best
     tp.sort(axis=1)
@@ -300,9 +315,14 @@ def run_search(
     plans: Sequence[SearchPlan],
     image_group: Optional[np.ndarray] = None,
     max_elements: int = 1 << 24,
+    path: str = "auto",
 ) -> Dict[str, SearchResult]:
     """
     Evaluate every plan for every query, sharing the similarity matrix across plans.
+
+    List plans take the gathered path instead (only their listed images' detections, see
+    :mod:`~hpps_d2.evaluation.gathered_search`) when its estimated cost is lower and no
+    complement plan needs the matrix anyway; each result's ``path`` says which ran.
 
     Per chunk of queries: one matrix product; per plan, the true-positive scores; then ``n_ge``
     from sorted rows: a list plan sorts its candidates (gathered when the lists are short, the
@@ -317,6 +337,8 @@ def run_search(
         image_group: (G,) int64 group of each gallery image in ``0..num_groups-1`` (PRW: camera),
             used by complement plans' ``exclude_group``; None = one group.
         max_elements: bound on the similarity entries held at once (sets the query chunk size).
+        path: ``"auto"`` (by cost), or force ``"matrix"`` / ``"gathered"`` for the list plans
+            (complement plans always use the matrix). Metrics do not depend on it.
 
     Returns:
         ``{plan.name: SearchResult}``.
@@ -331,17 +353,29 @@ def run_search(
     if qf.shape[1] != gf.shape[1]:
         raise ValueError(f"query features {qf.shape} and gallery features {gf.shape} differ in D")
     qualifying = targets.qualifying(gallery)
-    cols, order = _Columns.build(gallery, image_group)
-    gf = gf.astype(dtype, copy=False)[order]
+    gf = gf.astype(dtype, copy=False)
+    lists = [p for p in plans if p.include_images is not None]
+    has_complement = len(lists) < len(plans)
+    costs = _path_costs(num_queries, gallery, qf.shape[1], lists, max_elements)
+    chosen = choose_path(costs, has_complement, path)
     out = {
         p.name: SearchResult(
             ap=np.zeros(num_queries),
             hits=np.zeros((num_queries, len(TOPK)), dtype=bool),
             count_gt=p.count_gt,
             count_tp=np.zeros(num_queries, dtype=np.int64),
+            path="gathered" if chosen == "gathered" and p.include_images is not None else "matrix",
         )
         for p in plans
     }
+    if chosen == "gathered":
+        for plan in lists:
+            _run_gathered(qf, gf, gallery, qualifying, plan, out[plan.name], max_elements)
+        plans = [p for p in plans if p.include_images is None]
+        if not plans:
+            return out
+    cols, order = _Columns.build(gallery, image_group)
+    gf = gf[order]
     chunk = max(1, max_elements // max(1, len(gf)))
     for start in range(0, num_queries, chunk):
         rows = np.arange(start, min(num_queries, start + chunk))
@@ -377,3 +411,48 @@ def run_search(
             result = out[plan.name]
             result.ap[rows], result.hits[rows], result.count_tp[rows] = ap, hits, count_tp
     return out
+
+
+def _gathered_weights(plan: SearchPlan, gallery: GalleryDetections) -> np.ndarray:
+    """
+    (Q,) per query, the memory the gathered path holds for it, in 4-byte entries (as
+    ``max_elements`` counts them): a similarity and a few int64 indices per (query, detection)
+    pair and per (query, image) pair; the batched operands are bounded apart (cache-sized).
+    """
+    listed = plan.include_images
+    cum = np.r_[0, np.cumsum(gallery.counts()[listed.values])]
+    return 8 * (cum[listed.offsets[1:]] - cum[listed.offsets[:-1]] + listed.lengths())
+
+
+def _path_costs(num_queries, gallery: GalleryDetections, dim, lists, max_elements):
+    """:func:`~hpps_d2.evaluation.gathered_search.path_costs` of the list plans of a call."""
+    counts = gallery.counts()
+    pairs, batches = [], []
+    for plan in lists:
+        pairs.append(int(counts[plan.include_images.values].sum()))
+        weight = int(_gathered_weights(plan, gallery).sum())
+        chunks = -(-weight // max(1, max_elements))
+        batches.append(estimate_batches(plan.include_images, counts, dim, chunks))
+    return path_costs(num_queries, gallery.offsets[-1], dim, pairs, batches)
+
+
+def _run_gathered(qf, gf, gallery, qualifying, plan: SearchPlan, result, max_elements):
+    """One list plan on the gathered path, by chunks of queries of bounded size."""
+    num_queries = len(qf)
+    if num_queries == 0:
+        return
+    cum = np.cumsum(_gathered_weights(plan, gallery))
+    start = 0
+    while start < num_queries:
+        base = cum[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(cum, base + max_elements, side="right")))
+        rows = np.arange(start, min(num_queries, stop))
+        start = rows[-1] + 1
+        gathered = gather_similarities(qf, gf, gallery.offsets, plan.include_images, rows)
+        tp, count_tp = _tp_from_lookup(
+            gathered.lookup, len(rows), gathered.values.dtype, rows, plan.positives, qualifying
+        )
+        vr, vj = np.nonzero(np.arange(tp.shape[1])[None, :] >= tp.shape[1] - count_tp[:, None])
+        n_ge = gathered.count_at_least(len(rows), tp, vr, vj)
+        ap, hits = _rank_metrics(tp, count_tp, plan.count_gt[rows], vr, vj, n_ge)
+        result.ap[rows], result.hits[rows], result.count_tp[rows] = ap, hits, count_tp

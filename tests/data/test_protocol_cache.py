@@ -10,7 +10,8 @@ from hpps_d2.data import protocol_cache
 from hpps_d2.data.datasets import cuhk_sysu, posetrack21
 from hpps_d2.data.datasets import prw as prw_loader
 from hpps_d2.data.datasets.common import confine_paths
-from tests.data.test_cuhk_sysu import GALLERY_100, IMAGES, Q0, Q1, _write_images_mat, _write_protocol
+from tests.data.test_cuhk_sysu import GALLERY_50, GALLERY_100, IMAGES, Q0, Q1
+from tests.data.test_cuhk_sysu import _write_images_mat, _write_protocol
 from tests.data.test_cuhk_sysu import cuhk  # noqa: F401  (fixture)
 from tests.data.test_posetrack21 import QUERY, _write_json
 from tests.data.test_posetrack21 import pt21  # noqa: F401  (fixture)
@@ -349,3 +350,67 @@ def test_object_arrays_refused(tmp_path):
 
     with pytest.raises(TypeError, match="object arrays"):
         protocol_cache.load_or_build("test.obj", 1, str(tmp_path), [], build)
+
+
+# ------------------------------------------------------------------------------------------- #
+# The CUHK-SYSU gallery split
+# ------------------------------------------------------------------------------------------- #
+def _gallery(root):
+    return cuhk_sysu.load_cuhk_sysu(str(root), "gallery")
+
+
+def test_cuhk_sysu_gallery_cached_equals_parsed(cuhk, monkeypatch, caplog):  # noqa: F811
+    """Records and skip summary of the gallery split are the parsed ones, from memo and disk;
+    a cached load parses no .mat file (image paths are still confined, sizes still read)."""
+    with caplog.at_level(logging.WARNING):
+        parsed = _gallery(cuhk)
+    parsed_logs = _warnings(caplog)
+    assert parsed and any("dropped/repaired" in m for m in parsed_logs)  # skips are replayed
+    assert len(_cache_files(cuhk)) == 1
+    sizes = _counting(monkeypatch, cuhk_sysu, "image_size")
+    for clear in (False, True):
+        if clear:
+            protocol_cache.clear_memo()
+            _refuse(monkeypatch, cuhk_sysu, "_read_protocol", "_read_images", "_read_pool")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            cached = _gallery(cuhk)
+        _same(parsed, cached)
+        assert _warnings(caplog) == parsed_logs
+    assert len(sizes) == 2 * len(parsed)
+
+
+def test_cuhk_sysu_gallery_and_query_cached_apart(cuhk):  # noqa: F811
+    queries, gallery = _load("cuhk", cuhk), _gallery(cuhk)
+    assert len(_cache_files(cuhk)) == 2
+    protocol_cache.clear_memo()
+    _same(queries, _load("cuhk", cuhk))
+    _same(gallery, _gallery(cuhk))
+
+
+def test_cuhk_sysu_gallery_edited_sources_rebuild(cuhk, monkeypatch):  # noqa: F811
+    _age(cuhk)
+    calls = _counting(monkeypatch, cuhk_sysu, "_read_images")
+    before = _gallery(cuhk)
+    _gallery(cuhk)
+    assert len(calls) == 1
+    # touched TestG50: rebuilt, same records
+    path = _testg(cuhk, 50)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    _same(before, _gallery(cuhk))
+    assert len(calls) == 2
+    # Images.mat edited: a gallery image loses its boxes (disk cache too)
+    images = [im if im[0] != "s12.jpg" else (im[0], im[1], [], im[3]) for im in IMAGES]
+    _write_images_mat(cuhk, images)
+    protocol_cache.clear_memo()
+    after = _gallery(cuhk)
+    assert len(calls) == 3
+    s12 = next(r for r in after if r["image_id"] == "s12.jpg")
+    assert s12["annotations"] == [] and len(after) == len(before)
+    # TestG50 edited: query 1's list loses its positives, whose boxes become unlabeled
+    _write_protocol(cuhk, 50, [Q0, Q1], [GALLERY_50[0], [(n, None) for n, _ in GALLERY_100[1]]])
+    protocol_cache.clear_memo()
+    pids = {r["image_id"]: [a["person_id"] for a in r["annotations"]] for r in _gallery(cuhk)}
+    old = {r["image_id"]: [a["person_id"] for a in r["annotations"]] for r in after}
+    assert old["s11.jpg"] == [0, 1, 1] and pids["s11.jpg"] == [0, -1, -1]

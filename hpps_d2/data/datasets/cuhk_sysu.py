@@ -33,7 +33,9 @@ Query records carry the protocol galleries of every ``TestG<k>.mat`` on disk, co
 The list is kept exactly as the file gives it, duplicated entries and the query image included.
 The arrays are views into one array per size, parsed once and cached (read-only) by
 :mod:`hpps_d2.data.protocol_cache`, keyed by ``Images.mat``, ``pool.mat`` and every
-``TestG<k>.mat``; the query images' sizes are read on every load.
+``TestG<k>.mat``; the query images' sizes are read on every load. The gallery split is cached
+the same way (boxes, ids and skip counts, keyed by ``Images.mat``, ``pool.mat`` and
+``TestG50.mat``); its image paths are confined and its image sizes read on every load.
 A query (or gallery entry) whose image is not in ``Images.mat`` or not in ``pool.mat`` is a
 :class:`DatasetFormatError` naming the protocol file and the query index.
 This module also holds the small MATLAB readers shared with :mod:`.prw`.
@@ -83,6 +85,8 @@ _TESTG_FILE = re.compile(r"^TestG(\d+)\.mat$")
 _REFERENCE_SIZE = 50
 #: Bumped whenever the cached query protocol (:func:`_query_protocol`) changes.
 _QUERY_CACHE_VERSION = 1
+#: Bumped whenever the cached gallery split (:func:`_gallery_protocol`) changes.
+_GALLERY_CACHE_VERSION = 1
 
 def _read_images(dataset_dir: str) -> Dict[str, List[Box]]:
     """``Images.mat`` -> {imname: boxes in file order}, in ``Img`` order."""
@@ -311,7 +315,17 @@ def _load_train(dataset_dir: str, skips: SkipCounter) -> List[dict]:
     return records
 
 
-def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+def _gallery_protocol(dataset_dir: str) -> Tuple[dict, dict]:
+    """
+    Parse the gallery split (``Images.mat``, ``pool.mat``, ``TestG50.mat``) into arrays.
+
+    Returns:
+        arrays: ``names`` (G,) str in pool order, ``image_index`` (G,) int64 their ``Img``
+            index, ``box_offsets`` (G + 1,) int64, ``boxes`` (B, 4) float64 ``[x, y, w, h]`` and
+            ``person_ids`` (B,) int64 of the kept boxes, image by image.
+        meta: ``skips``, the counted items as ``[reason, count, examples]``.
+    """
+    skips = SkipCounter("")
     images = _read_images(dataset_dir)
     pool = _read_pool(dataset_dir, images)
     path = os.path.join(dataset_dir, _PROTOCOL_DIR, f"TestG{_REFERENCE_SIZE}.mat")
@@ -324,16 +338,47 @@ def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
                 skips.add("box claimed by two TestG50 queries (first kept)", where)
     images_mat = _annotation_files(dataset_dir)[0]
     index = {name: i for i, name in enumerate(images)}
-    matched, records = set(), []
+    matched, all_boxes, all_pids, offsets = set(), [], [], [0]
     for name in pool:
         where = f"{images_mat} Img[{index[name]}] '{name}'"
         boxes = _valid_boxes(where, images[name], skips)
         if not boxes:
             skips.add("gallery image without any valid box (kept)", where)
-        pids = _assign_ids(name, boxes, labels, matched, skips, False, where)
-        records.append(_scene(dataset_dir, name, boxes, pids, index[name]))
+        all_pids += _assign_ids(name, boxes, labels, matched, skips, False, where)
+        all_boxes += boxes
+        offsets.append(len(all_boxes))
     reason = "TestG50 box without an equal gallery box (ignored)"
     _count_unmatched(labels, matched, reason, skips, path)
+    arrays = {
+        "names": np.array(pool, dtype=str),
+        "image_index": np.array([index[name] for name in pool], dtype=np.int64),
+        "box_offsets": np.array(offsets, dtype=np.int64),
+        "boxes": np.array(all_boxes, dtype=np.float64).reshape(-1, 4),
+        "person_ids": np.array(all_pids, dtype=np.int64),
+    }
+    counted = [[r, n, skips.examples.get(r, [])] for r, n in skips.counts.items()]
+    return arrays, {"skips": counted}
+
+
+def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
+    images_mat, _, testg, pool_mat = _annotation_files(dataset_dir)
+    arrays, meta = load_or_build(
+        "cuhk_sysu.gallery",
+        _GALLERY_CACHE_VERSION,
+        dataset_dir,
+        [images_mat, pool_mat, testg],
+        lambda depend: _gallery_protocol(dataset_dir),
+    )
+    for reason, n, examples in meta["skips"]:
+        skips.counts[reason] += n
+        skips.examples[reason].extend(examples[: skips.max_examples])
+    offsets = arrays["box_offsets"].tolist()
+    boxes = [tuple(b) for b in arrays["boxes"].tolist()]
+    pids = arrays["person_ids"].tolist()
+    records = []
+    for i, (name, img) in enumerate(zip(arrays["names"].tolist(), arrays["image_index"].tolist())):
+        a, b = offsets[i], offsets[i + 1]
+        records.append(_scene(dataset_dir, name, boxes[a:b], pids[a:b], img))
     return records
 
 
