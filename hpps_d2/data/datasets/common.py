@@ -394,6 +394,17 @@ class SkipCounter:
     def __getitem__(self, reason: str) -> int:
         return self.counts.get(reason, 0)
 
+    def as_json(self) -> List[list]:
+        """The counts as ``[[reason, count, examples], ...]`` (JSON-able), for a cached parse
+        (:mod:`hpps_d2.data.protocol_cache`) to replay with :meth:`replay`."""
+        return [[r, n, self.examples.get(r, [])] for r, n in self.counts.items()]
+
+    def replay(self, counted: List[list]) -> None:
+        """Add counts recorded by :meth:`as_json` (a cached load logs what the parse logged)."""
+        for reason, n, examples in counted:
+            self.counts[reason] += n
+            self.examples[reason].extend(examples[: self.max_examples])
+
     def total(self) -> int:
         return sum(self.counts.values())
 

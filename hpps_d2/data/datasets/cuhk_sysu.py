@@ -356,8 +356,7 @@ def _gallery_protocol(dataset_dir: str) -> Tuple[dict, dict]:
         "boxes": np.array(all_boxes, dtype=np.float64).reshape(-1, 4),
         "person_ids": np.array(all_pids, dtype=np.int64),
     }
-    counted = [[r, n, skips.examples.get(r, [])] for r, n in skips.counts.items()]
-    return arrays, {"skips": counted}
+    return arrays, {"skips": skips.as_json()}
 
 
 def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
@@ -369,9 +368,7 @@ def _load_gallery(dataset_dir: str, skips: SkipCounter) -> List[dict]:
         [images_mat, pool_mat, testg],
         lambda depend: _gallery_protocol(dataset_dir),
     )
-    for reason, n, examples in meta["skips"]:
-        skips.counts[reason] += n
-        skips.examples[reason].extend(examples[: skips.max_examples])
+    skips.replay(meta["skips"])
     offsets = arrays["box_offsets"].tolist()
     boxes = [tuple(b) for b in arrays["boxes"].tolist()]
     pids = arrays["person_ids"].tolist()

@@ -364,8 +364,7 @@ def _query_table(dataset_dir: str, boxes_as: str, depend) -> Tuple[dict, dict]:
         "box": np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4),
         "kept": np.array([r[4] for r in rows], dtype=bool),
     }
-    counted = [[r, n, skips.examples.get(r, [])] for r, n in skips.counts.items()]
-    return arrays, {"skips": counted}
+    return arrays, {"skips": skips.as_json()}
 
 
 def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[dict]:
@@ -381,9 +380,7 @@ def _load_queries(dataset_dir: str, skips: SkipCounter, boxes_as: str) -> List[d
         lambda depend: _query_table(dataset_dir, boxes_as, depend),
         scope={"boxes": boxes_as},
     )
-    for reason, n, examples in meta["skips"]:
-        skips.counts[reason] += n
-        skips.examples[reason].extend(examples[: skips.max_examples])
+    skips.replay(meta["skips"])
     records = []
     rows = zip(
         arrays["lineno"].tolist(),
