@@ -417,6 +417,49 @@ def _claim_folder(folder: str, print_: str) -> None:
         f.write(print_ + "\n")
 
 
+def weights_digest(checkpoint: str) -> str:
+    """
+    SHA-256 of the model tensors of a detectron2 checkpoint (names, dtypes, shapes and bytes, in
+    name order; optimizer, scheduler and iteration left out), so that a rebuilt run can say
+    whether it reproduced the weights its recorded dependents started from.
+    """
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = t.detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _final(work_dir: str, key: str) -> str:
+    return os.path.join(work_dir, key, "model_final.pth")
+
+
+def _sources_to_rebuild(todo: Sequence[Run], results: Dict[str, dict], by_key: Dict[str, Run], work_dir: str) -> List[str]:
+    """
+    Finished runs that a run still to do starts from (directly or through its source's source)
+    whose checkpoint is no longer in ``work_dir`` (the study resumed on another machine, or its
+    work folder was cleared): they are trained again, in plan order, before what needs them.
+    """
+    rebuild: List[str] = []
+    stack = [r.source for r in todo if r.source]
+    while stack:
+        key = stack.pop()
+        if key in rebuild or key not in results or os.path.exists(_final(work_dir, key)):
+            continue
+        rebuild.append(key)
+        if by_key[key].source:
+            stack.append(by_key[key].source)
+    return rebuild
+
+
 def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int, print_: str) -> dict:
     folder = os.path.join(work_dir, r.key)
     _claim_folder(folder, print_)
@@ -431,7 +474,11 @@ def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int, print_
         metrics = _eval_only_results(folder)
     with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
         seconds = json.load(f).get("seconds")
-    return {"metrics": metrics, "seconds": seconds}
+    entry = {"metrics": metrics, "seconds": seconds}
+    final = _final(work_dir, r.key)
+    if r.kind != "reid" and os.path.exists(final):
+        entry["weights_sha256"] = weights_digest(final)
+    return entry
 
 
 def execute(
@@ -465,12 +512,32 @@ def execute(
             logger.warning(f"{r.key}: finished with another config (fingerprint {entry.get('fingerprint')} != {prints[r.key]}); running it again")
             del results[r.key]
     todo = [r for r in runs if r.key not in results]
+    rebuild = set(_sources_to_rebuild(todo, results, by_key, work_dir))
+    for key in sorted(rebuild):
+        logger.warning(f"{key}: finished, but {_final(work_dir, key)} is gone and a run to do starts from it; training it again (recorded as a rebuild)")
+    todo = [r for r in runs if r.key not in results or r.key in rebuild]
     lock = threading.Lock()
     total = len(runs)
 
     def finished(r: Run, entry: dict) -> None:
         with lock:
-            results[r.key] = dict(entry, fingerprint=prints[r.key])
+            entry = dict(entry, fingerprint=prints[r.key])
+            if r.key in rebuild:
+                # Say whether the rebuild reproduced the run that its recorded dependents used:
+                # the same metrics and, where recorded, the same weights (CPU training with a
+                # fixed seed is meant to be deterministic; None: nothing to compare by).
+                old = results[r.key]
+                same = [entry["metrics"] == old["metrics"]] if old.get("metrics") else []
+                if "weights_sha256" in old and "weights_sha256" in entry:
+                    same.append(entry["weights_sha256"] == old["weights_sha256"])
+                record = {"reproduced": all(same) if same else None, "previous_metrics": old.get("metrics", {})}
+                if "weights_sha256" in old:
+                    record["previous_weights_sha256"] = old["weights_sha256"]
+                entry["rebuilt"] = old.get("rebuilt", []) + [record]
+                rebuild.discard(r.key)
+                if record["reproduced"] is False:
+                    logger.warning(f"{r.key}: the rebuild did not reproduce the recorded run; runs recorded before started from the old weights")
+            results[r.key] = entry
             _save(path, results)
             if on_result is not None:
                 on_result(results)
@@ -478,7 +545,7 @@ def execute(
     with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
         running: Dict[concurrent.futures.Future, Run] = {}
         while todo or running:
-            ready = [r for r in todo if not r.source or r.source in results]
+            ready = [r for r in todo if not r.source or (r.source in results and r.source not in rebuild)]
             while ready and len(running) < max(1, jobs):
                 r = ready.pop(0)
                 todo.remove(r)

@@ -162,11 +162,13 @@ def test_execute_records_each_run_and_resumes(tmp_path, monkeypatch):
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.json"), "w") as f:
             json.dump({"results": {study_report.MAP: 1.0}, "seconds": 2.0}, f)
+        open(os.path.join(folder, "model_final.pth"), "w").close()
         return {study_report.MAP: 1.0}
 
     monkeypatch.setattr(study, "run_stage", fake_stage)
     monkeypatch.setattr(study, "export_generic", lambda ckpt, out: out)
     monkeypatch.setattr(study, "export_whole", lambda ckpt, out: out)
+    monkeypatch.setattr(study, "weights_digest", lambda ckpt: "d0")
     runs = [r for r in study.plan(["tab1"], backbones=("shufflenet",), seeds=1, pre_seeds=1)]
     seen = []
     study.execute(runs, str(tmp_path), str(tmp_path / "work"), on_result=lambda res: seen.append(len(res)), jobs=2, threads=1)
@@ -310,3 +312,57 @@ def test_tab1_more_adds_seeds_to_the_main_rows_only():
     # planned after sample and calib, before Tab. 4
     keys = [r.key for r in study.plan(list(study.PARTS[:5]), backbones=("shufflenet",))]
     assert keys.index("ft_shufflenet_pre_shufflenet_d5_r0.1_p0_whole_f100_s2") < keys.index("ft_shufflenet_gen_f100_s3") < keys.index("pre_shufflenet_d5_random_paste_p0")
+
+
+def test_execute_rebuilds_a_finished_source_whose_weights_are_gone(tmp_path, monkeypatch):
+    """A study resumed on another machine (or after its work folder was removed) keeps the
+    recorded results, but a run still to do that starts from a finished run whose checkpoint is
+    gone gets that source (and, recursively, the source's source) trained again first, with the
+    rebuild recorded; it never fails on a missing file, and nothing else is rerun."""
+    import os
+
+    calls = []
+    digests = {"gen_shufflenet": "g", "pre_shufflenet_d5_p0": "p"}
+
+    def fake_stage(config, folder, opts, extra_args=(), env=None):
+        key = os.path.basename(folder)
+        calls.append(key)
+        for o in opts:
+            if isinstance(o, str) and o.endswith(".pth"):
+                assert os.path.exists(os.path.join(os.path.dirname(o), "model_final.pth")), f"{key} started from missing {o}"
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.json"), "w") as f:
+            json.dump({"results": {}, "seconds": 1.0}, f)
+        open(os.path.join(folder, "model_final.pth"), "w").close()
+        return {study_report.MAP: 2.0} if key.startswith("gen") else {}
+
+    monkeypatch.setattr(study, "run_stage", fake_stage)
+    monkeypatch.setattr(study, "export_generic", lambda ckpt, out: out)
+    monkeypatch.setattr(study, "export_whole", lambda ckpt, out: out)
+    monkeypatch.setattr(study, "weights_digest", lambda ckpt: digests.get(os.path.basename(os.path.dirname(ckpt)), "x"))
+    runs = list(study.plan(["tab1"], backbones=("shufflenet",), seeds=1, pre_seeds=1))
+    work = tmp_path / "work"
+    study.execute(runs, str(tmp_path), str(work))
+    first = study.load_results(str(tmp_path / "results.json"))
+    assert first["pre_shufflenet_d5_p0"]["weights_sha256"] == "p"
+    # the work folder is lost and one fine-tune is still to do
+    import shutil
+
+    shutil.rmtree(work)
+    data = json.loads((tmp_path / "results.json").read_text())
+    del data["runs"]["ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    calls.clear()
+    digests["pre_shufflenet_d5_p0"] = "p2"  # this rebuild does not reproduce the weights
+    study.execute(runs, str(tmp_path), str(work))
+    assert calls == ["gen_shufflenet", "pre_shufflenet_d5_p0", "ft_shufflenet_pre_shufflenet_d5_p0_whole_f100_s0"]
+    after = study.load_results(str(tmp_path / "results.json"))
+    assert after["gen_shufflenet"]["rebuilt"][0] == {"reproduced": True, "previous_metrics": {study_report.MAP: 2.0}, "previous_weights_sha256": "g"}
+    assert after["pre_shufflenet_d5_p0"]["rebuilt"][0]["reproduced"] is False
+    assert after["pre_shufflenet_d5_p0"]["weights_sha256"] == "p2"
+    # the fine-tunes recorded before are kept as they were
+    assert after["ft_shufflenet_gen_f100_s0"] == first["ft_shufflenet_gen_f100_s0"]
+    # with the weights back, nothing runs again
+    calls.clear()
+    study.execute(runs, str(tmp_path), str(work))
+    assert calls == []
