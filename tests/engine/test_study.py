@@ -366,3 +366,21 @@ def test_execute_rebuilds_a_finished_source_whose_weights_are_gone(tmp_path, mon
     calls.clear()
     study.execute(runs, str(tmp_path), str(work))
     assert calls == []
+
+
+def test_weights_digest_is_of_the_model_tensors_only(tmp_path):
+    import torch
+
+    def save(name, model, **rest):
+        torch.save(dict(model=model, **rest), tmp_path / name)
+        return study.weights_digest(str(tmp_path / name))
+
+    model = {"a": torch.tensor(3.0), "b": torch.ones(2, 3, dtype=torch.bfloat16), "n": torch.tensor(5), "e": torch.zeros(0)}
+    d = save("x.pth", model, iteration=3)
+    assert len(d) == 64
+    # key order, iteration and optimizer state are not the weights
+    assert save("y.pth", dict(reversed(list(model.items()))), iteration=9, optimizer={"lr": 0.1}) == d
+    # one value, one dtype or one shape changed is another model
+    assert save("v.pth", dict(model, a=torch.tensor(3.5))) != d
+    assert save("t.pth", dict(model, n=torch.tensor(5.0))) != d
+    assert save("s.pth", dict(model, b=torch.ones(3, 2, dtype=torch.bfloat16))) != d
