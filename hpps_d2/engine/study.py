@@ -381,10 +381,15 @@ def _save(path: str, runs: Dict[str, dict]) -> None:
     os.replace(tmp, path)
 
 
+def _final(work_dir: str, key: str) -> str:
+    """The final checkpoint of run ``key`` in the study's work folder."""
+    return os.path.join(work_dir, key, "model_final.pth")
+
+
 def _weights(run: Run, source: Run, work_dir: str) -> str:
     """The MODEL.WEIGHTS file through which ``run`` starts from ``source``."""
     folder = os.path.join(work_dir, source.key)
-    final = os.path.join(folder, "model_final.pth")
+    final = _final(work_dir, source.key)
     if source.kind == "generic":
         return export_generic(final, os.path.join(folder, "init.pth"))
     if run.kind == "reid":
@@ -438,10 +443,6 @@ def weights_digest(checkpoint: str) -> str:
     return h.hexdigest()
 
 
-def _final(work_dir: str, key: str) -> str:
-    return os.path.join(work_dir, key, "model_final.pth")
-
-
 def _sources_to_rebuild(todo: Sequence[Run], results: Dict[str, dict], by_key: Dict[str, Run], work_dir: str) -> List[str]:
     """
     Finished runs that a run still to do starts from (directly or through its source's source)
@@ -458,6 +459,21 @@ def _sources_to_rebuild(todo: Sequence[Run], results: Dict[str, dict], by_key: D
         if by_key[key].source:
             stack.append(by_key[key].source)
     return rebuild
+
+
+def _rebuild_record(old: dict, new: dict) -> dict:
+    """
+    Whether a rebuilt run reproduced the recorded one (``old``) that its recorded dependents
+    started from: the same metrics and, where both hold one, the same weights digest (CPU
+    training with a fixed seed is meant to be deterministic); ``None``: nothing to compare by.
+    """
+    same = [new["metrics"] == old["metrics"]] if old.get("metrics") else []
+    if "weights_sha256" in old and "weights_sha256" in new:
+        same.append(new["weights_sha256"] == old["weights_sha256"])
+    record = {"reproduced": all(same) if same else None, "previous_metrics": old.get("metrics", {})}
+    if "weights_sha256" in old:
+        record["previous_weights_sha256"] = old["weights_sha256"]
+    return record
 
 
 def _run_one(r: Run, by_key: Dict[str, Run], work_dir: str, threads: int, print_: str) -> dict:
@@ -523,17 +539,8 @@ def execute(
         with lock:
             entry = dict(entry, fingerprint=prints[r.key])
             if r.key in rebuild:
-                # Say whether the rebuild reproduced the run that its recorded dependents used:
-                # the same metrics and, where recorded, the same weights (CPU training with a
-                # fixed seed is meant to be deterministic; None: nothing to compare by).
-                old = results[r.key]
-                same = [entry["metrics"] == old["metrics"]] if old.get("metrics") else []
-                if "weights_sha256" in old and "weights_sha256" in entry:
-                    same.append(entry["weights_sha256"] == old["weights_sha256"])
-                record = {"reproduced": all(same) if same else None, "previous_metrics": old.get("metrics", {})}
-                if "weights_sha256" in old:
-                    record["previous_weights_sha256"] = old["weights_sha256"]
-                entry["rebuilt"] = old.get("rebuilt", []) + [record]
+                record = _rebuild_record(results[r.key], entry)
+                entry["rebuilt"] = results[r.key].get("rebuilt", []) + [record]
                 rebuild.discard(r.key)
                 if record["reproduced"] is False:
                     logger.warning(f"{r.key}: the rebuild did not reproduce the recorded run; runs recorded before started from the old weights")
